@@ -1,0 +1,42 @@
+# twinrank: `make serve` runs the service on an embedded default bundle, `make test` runs the test suite.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BUNDLES ?= bundles
+
+.PHONY: test lint serve serve-install distill clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch is pinned to the local CPU wheel; an unpinned torch would pull GBs of CUDA.
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[serve]'
+	touch $@
+
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+
+distill: $(VENV)/.dev-installed
+	$(BIN)/twinrank distill --data ../shared/data/qadsm/de --out runs/de --config configs/qadsm-de.toml
+
+serve-install: $(VENV)/.serve-installed
+
+serve: $(VENV)/.serve-installed
+	$(BIN)/python -m service.default_bundle --bundles $(BUNDLES)
+	$(BIN)/twinrank serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
