@@ -21,7 +21,8 @@ def tiny_base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def qadsm_dir() -> Path:
     """The real German QADSM files, when this machine has them; tests that need them skip otherwise."""
-    path = Path(os.environ.get("TWINRANK_QADSM", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "qadsm" / "de"))
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "qadsm" / "de"
+    path = Path(os.environ.get("TWINRANK_QADSM", default))
     if not (path / "test.txt").exists():
         pytest.skip(f"QADSM files not found at {path} (set TWINRANK_QADSM to run this test)")
     return path
