@@ -40,7 +40,9 @@ def select_layers(encoder: PreTrainedModel, layers: list[int]) -> PreTrainedMode
 
 
 def layer_list(spec: int | list[int], total: int) -> list[int]:
-    """`4` → the first four layers; an explicit list is used as given."""
+    """`4` → the first four layers; `-1` → all of them; an explicit list is used as given."""
+    if spec == -1:
+        return list(range(total))
     if isinstance(spec, int):
         if not 1 <= spec <= total:
             raise ValueError(f"cannot take {spec} layers from an encoder with {total}")

@@ -8,6 +8,11 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="twinrank: distil, export, index, serve, load-test.")
 
 
+@app.callback()
+def _root() -> None:
+    """twinrank: distil, export, index, serve, load-test."""
+
+
 def _register_all() -> None:
     from load_tests.cli import register as register_load
     from offline.cli_bundle import register as register_bundle

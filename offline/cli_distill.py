@@ -1,9 +1,38 @@
-"""Commands of this area for the `twinrank` CLI (registered by offline/cli.py)."""
+"""`twinrank distill`: the offline distillation recipe and its report."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to `app`. Heavy imports (torch, onnxruntime, ...) go inside the commands."""
+    @app.command()
+    def distill(
+        data: str = typer.Option(..., help="QADSM directory with train/dev/test.txt, or hf:xglue/qadsm/de"),
+        out: Path = typer.Option(Path("runs/de"), help="run directory (stages resume from here)"),
+        config: Path | None = typer.Option(None, help="TOML config (see configs/qadsm-de.toml)"),
+        only: list[str] | None = typer.Option(None, help="run only these stages (repeatable)"),
+    ) -> None:
+        """Fine-tune the teacher, score labelled + unlabelled pairs, distil and fine-tune the TwinBERT student,
+        calibrate it, train the comparison models and write the report (metrics.json, report.md, plots)."""
+        from pydantic import ValidationError
+
+        from offline.config import RunConfig
+        from offline.qadsm import DataError
+
+        try:
+            cfg = RunConfig.from_file(config)
+        except (FileNotFoundError, ValidationError) as exc:
+            raise typer.BadParameter(str(exc).splitlines()[0] if isinstance(exc, FileNotFoundError) else
+                                     f"invalid config {config}: {exc}") from None
+        if not data.startswith("hf:") and not (Path(data) / "train.txt").exists():
+            raise typer.BadParameter(f"{data} has no train.txt (expected a QADSM directory)", param_hint="--data")
+        from offline.pipeline import run_all
+
+        try:
+            run_all(data, out, cfg, only)
+        except DataError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None

@@ -1,0 +1,57 @@
+"""Pooled teacher vectors for every distinct query and ad text, computed once and kept on disk.
+
+The student's ad tower is the teacher's ad tower (frozen), so these pooled ad states are also the
+student's ad features; pooled query states are the targets of the query tower's alignment loss.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.twinbert import TwinBERT
+from offline.encode import encode_texts
+
+
+@dataclass
+class TextVectors:
+    texts: list[str]
+    vectors: np.ndarray  # (n, hidden) pooled, before projection/normalisation
+
+    def __post_init__(self) -> None:
+        self.row = {t: i for i, t in enumerate(self.texts)}
+
+    def rows(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self.row]
+        if missing:
+            raise KeyError(f"{len(missing)} texts have no cached vector, e.g. {missing[0]!r}")
+        return np.fromiter((self.row[t] for t in texts), dtype=np.int64, count=len(texts))
+
+    def save(self, path: Path) -> None:
+        np.save(path.with_suffix(".npy"), self.vectors)
+        path.with_suffix(".json").write_text(json.dumps(self.texts, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Path) -> TextVectors:
+        return cls(json.loads(path.with_suffix(".json").read_text()), np.load(path.with_suffix(".npy")))
+
+
+def encode_pooled(model: TwinBERT, route: str, texts: list[str]) -> TextVectors:
+    unique = list(dict.fromkeys(texts))
+    return TextVectors(unique, encode_texts(model.tower(route), model.tokenizer(route), unique, pooled=True,
+                                            desc=f"teacher {route}s"))
+
+
+def logits_from_pooled(model: TwinBERT, q_pooled: np.ndarray, a_pooled: np.ndarray, head: str) -> np.ndarray:
+    """Head logits for aligned rows of pooled query/ad states (projection + normalisation applied here)."""
+    with torch.no_grad():
+        out = []
+        for s in range(0, len(q_pooled), 8192):
+            q = model.query_tower.project(torch.from_numpy(q_pooled[s : s + 8192]))
+            a = model.ad_tower.project(torch.from_numpy(a_pooled[s : s + 8192]))
+            out.append(model.heads(q, a)[head].numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)

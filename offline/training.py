@@ -1,0 +1,74 @@
+"""Small training-loop pieces shared by the stages: optimiser + schedule, seeding, epoch checkpoints."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def optimiser(model: nn.Module, lr: float, total_steps: int, warmup: float = 0.1):
+    """AdamW over trainable parameters with linear warm-up and decay."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    warm = max(1, int(total_steps * warmup))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class EpochCheckpoints:
+    """Keeps the best model (by a dev metric) and the last finished epoch, so a killed stage resumes."""
+
+    def __init__(self, stage_dir: Path) -> None:
+        self.dir = stage_dir
+        self.state_file = stage_dir / "progress.json"
+
+    def progress(self) -> dict:
+        return json.loads(self.state_file.read_text()) if self.state_file.exists() else {"epoch": 0, "best": None}
+
+    def resume(self, model: nn.Module, opt, sched) -> dict:
+        prog = self.progress()
+        if prog["epoch"] > 0 and (self.dir / "last.pt").exists():
+            state = torch.load(self.dir / "last.pt", map_location="cpu", weights_only=False)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+        return prog
+
+    def end_epoch(self, epoch: int, metric: float, model: nn.Module, opt, sched) -> bool:
+        """Record the epoch; returns True when it is the best so far (its weights are then kept)."""
+        prog = self.progress()
+        improved = prog["best"] is None or metric > prog["best"]
+        if improved:
+            torch.save(model.state_dict(), self.dir / "best.pt.tmp")
+            (self.dir / "best.pt.tmp").replace(self.dir / "best.pt")
+            prog["best"], prog["best_epoch"] = metric, epoch
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()},
+                   self.dir / "last.pt.tmp")
+        (self.dir / "last.pt.tmp").replace(self.dir / "last.pt")
+        prog["epoch"] = epoch
+        prog.setdefault("history", []).append({"epoch": epoch, "dev": metric})
+        self.state_file.write_text(json.dumps(prog, indent=2))
+        return improved
+
+    def load_best(self, model: nn.Module) -> None:
+        model.load_state_dict(torch.load(self.dir / "best.pt", map_location="cpu", weights_only=True))
+
+    def cleanup(self) -> None:
+        for name in ("last.pt", "best.pt"):
+            (self.dir / name).unlink(missing_ok=True)
