@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from service.bundle.errors import BundleError
-from service.bundle.layout import sha256_file
+from service.bundle.layout import sha256_file, version_seq
 from service.bundle.manifest import AD_COLUMNS, Manifest, load_manifest
 
 
@@ -23,6 +23,9 @@ def verify_bundle(version_dir: str | Path, check_models: bool = True) -> Manifes
     """
     d = Path(version_dir)
     manifest = load_manifest(d)
+    if version_seq(d.name) is not None and manifest.bundle_version != d.name:
+        raise BundleError(f"{d / 'manifest.json'}: bundle_version {manifest.bundle_version!r} does not match the "
+                          f"directory name {d.name!r}", d / "manifest.json")
     verify_checksums(d, manifest)
     _check_vectors(d, manifest)
     _check_ads_table(d, manifest)
