@@ -1,0 +1,57 @@
+"""`create_app(settings)`: wiring only. Startup is a straight line: load bundle (verify → open → warm up)
+→ watch CURRENT → serve; shutdown refuses new requests, drains in-flight ones, then closes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from service.api import errors
+from service.api.middleware import BodyLimit, RequestMetrics
+from service.api.routes import admin, health, rank
+from service.metrics import Metrics
+from service.ranker.ranker import Ranker
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ranker = Ranker(settings, metrics)
+        await asyncio.to_thread(ranker.reload)  # fails loudly (BundleError names the file) before serving
+        app.state.ranker = ranker
+        watcher = asyncio.create_task(ranker.watch()) if settings.watch_interval_s > 0 else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            drained = await asyncio.to_thread(ranker.drain, settings.shutdown_grace_s)
+            if not drained:
+                log.warning("shutdown: %d requests still in flight after %.1fs", ranker.inflight,
+                            settings.shutdown_grace_s)
+            await asyncio.to_thread(ranker.close)
+
+    app = FastAPI(
+        title="twinrank",
+        summary="Sponsored-search ad ranking: TwinBERT student over FAISS and ONNX Runtime",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(rank.router)
+    app.include_router(health.router)
+    if settings.reload_enabled:
+        app.include_router(admin.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app

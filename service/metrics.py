@@ -1,0 +1,39 @@
+"""Prometheus metrics, one registry per app (so tests can run several apps in one process).
+
+Latency buckets are geometric from 10 µs (TEI's habit): default buckets cannot resolve a 10 ms p99.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+LATENCY_BUCKETS = tuple(10e-6 * 2**i for i in range(21))  # 10 µs … ~10.5 s
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.request_seconds = Histogram("twinrank_request_duration_seconds", "request latency by endpoint",
+                                         ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.stage_seconds = Histogram("twinrank_stage_duration_seconds", "/rank time per stage",
+                                       ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter("twinrank_requests", "requests by endpoint and status", ["endpoint", "status"],
+                                registry=r)
+        self.batch_size = Histogram("twinrank_query_batch_size", "queries per ONNX query-encoder call",
+                                    buckets=BATCH_BUCKETS, registry=r)
+        self.cache = Counter("twinrank_query_cache", "query vector cache lookups", ["result"], registry=r)
+        self.inflight = Gauge("twinrank_inflight_requests", "admitted /rank requests", registry=r)
+        self.rejected = Counter("twinrank_overload_rejections", "requests refused for overload", registry=r)
+        self.bundle = Info("twinrank_bundle", "the bundle being served", registry=r)
+        self.index_size = Gauge("twinrank_index_size", "ads in the served index", registry=r)
+        self.reloads = Counter("twinrank_bundle_reloads", "bundle reload attempts by result", ["result"],
+                               registry=r)
+
+    def bundle_loaded(self, version: str, size: int, device: str) -> None:
+        self.bundle.info({"version": version, "device": device})
+        self.index_size.set(size)
+
+    def observe_stages(self, timings_s: dict[str, float]) -> None:
+        for stage, seconds in timings_s.items():
+            self.stage_seconds.labels(stage).observe(seconds)

@@ -1,0 +1,96 @@
+"""One /rank request over one loaded bundle: query vector → candidates → crossing head → auction."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from service.bundle import ad_text
+from service.errors import invalid
+from service.ranker.auction import run_auction
+from service.ranker.batcher import QueryBatcher
+from service.ranker.loaded import LoadedBundle
+from service.ranker.types import AdInput, RankedAd, RankOutcome, RankQuery
+
+
+def rank(bundle: LoadedBundle, batcher: QueryBatcher, req: RankQuery, retrieve_k: int,
+         ad_batch: int) -> RankOutcome:
+    """Rank for one request (synchronous; call it from a worker thread, never on the event loop).
+
+    The caller has announced this request to `batcher`; exactly one of submit/withdraw follows.
+    """
+    t_start = time.perf_counter()
+    timings = {"tokenize": 0.0, "encode": 0.0, "retrieve": 0.0, "score": 0.0}
+    q = bundle.query_cache.get(req.query)
+    cached, batch_size = q is not None, 0
+    if q is None:
+        enc = batcher.encode(req.query, announced=True)
+        q, batch_size = enc.vector, enc.batch_size
+        timings["tokenize"], timings["encode"] = enc.tokenize_s, enc.encode_s
+        bundle.query_cache.put(req.query, q)
+    else:
+        batcher.withdraw()
+    t0 = time.perf_counter()
+    if req.ads is None:
+        ids, vectors, bid, p_click = _retrieve(bundle, q, max(retrieve_k, req.top_k))
+        sources = ["index"] * len(ids)
+        timings["retrieve"] = time.perf_counter() - t0
+    else:
+        ids, vectors, bid, p_click, sources, t_tok, t_enc = _given(bundle, req.ads, ad_batch)
+        timings["tokenize"] += t_tok
+        timings["encode"] += t_enc
+        timings["retrieve"] = time.perf_counter() - t0 - t_tok - t_enc
+    t1 = time.perf_counter()
+    relevance = bundle.relevance(q, vectors)
+    auction = run_auction(relevance, bid, p_click, defect_weight=req.defect_weight, top_k=req.top_k,
+                          min_relevance=req.min_relevance, reserve=req.reserve)
+    results = [
+        RankedAd(ad_id=ids[i], rank=r + 1, score=float(auction.score[i]), relevance=float(relevance[i]),
+                 p_defect=float(1.0 - relevance[i]), p_click=float(p_click[i]), bid=float(bid[i]),
+                 cost_per_click=float(auction.cpc[r]), source=sources[i])
+        for r, i in enumerate(auction.order.tolist())
+    ]
+    timings["score"] = time.perf_counter() - t1
+    timings["total"] = time.perf_counter() - t_start
+    return RankOutcome(bundle.version, results, len(ids), timings, cached, batch_size)
+
+
+def _retrieve(bundle: LoadedBundle, q: np.ndarray, k: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    if bundle.size == 0:
+        return [], np.zeros((0, bundle.dim), np.float32), np.zeros(0), np.zeros(0)
+    _, rows = bundle.index.search(q[None, :], k)
+    rows = rows[0][rows[0] >= 0]
+    table = bundle.ads
+    return [table.ad_ids[r] for r in rows.tolist()], bundle.vectors.rows(rows), table.bid[rows], table.p_click[rows]
+
+
+def _given(bundle: LoadedBundle, ads: list[AdInput], ad_batch: int):
+    """Stored vectors for ads the bundle knows, the ad tower for the others (one batched pass)."""
+    table = bundle.ads
+    n = len(ads)
+    vectors = np.empty((n, bundle.dim), dtype=np.float32)
+    bid, p_click = np.empty(n), np.empty(n)
+    known_pos, known_rows, new_pos, new_texts, sources = [], [], [], [], []
+    for i, ad in enumerate(ads):
+        row = table.row_of.get(ad.ad_id)
+        if row is None:
+            for name in ("title", "bid", "p_click"):
+                if getattr(ad, name) is None:
+                    raise invalid(f"ads[{i}].{name}", f"required for an ad that is not in the bundle "
+                                                      f"(ad_id {ad.ad_id!r})")
+            new_pos.append(i)
+            new_texts.append(ad_text(ad.title or "", ad.description or "", bundle.ad_separator))
+            sources.append("request")
+        else:
+            known_pos.append(i)
+            known_rows.append(row)
+            sources.append("index")
+        bid[i] = ad.bid if ad.bid is not None else table.bid[row]
+        p_click[i] = ad.p_click if ad.p_click is not None else table.p_click[row]
+    if known_rows:
+        vectors[known_pos] = bundle.vectors.rows(np.asarray(known_rows))
+    t_tok = t_enc = 0.0
+    if new_texts:
+        vectors[new_pos], t_tok, t_enc = bundle.encode_ads(new_texts, ad_batch)
+    return [ad.ad_id for ad in ads], vectors, bid, p_click, sources, t_tok, t_enc

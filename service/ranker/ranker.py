@@ -1,0 +1,213 @@
+"""The ranker: the bundle being served, admission control, worker threads, and atomic bundle swaps.
+
+Requests hold a lease on the bundle snapshot they started with, so a swap never pulls a bundle out
+from under a request; the old bundle is closed when its last lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.bundle import BundleError, read_current, resolve
+from service.errors import ErrorKind, ServiceError
+from service.metrics import Metrics
+from service.ranker.batcher import QueryBatcher
+from service.ranker.loaded import LoadedBundle
+from service.ranker.pipeline import rank
+from service.ranker.types import RankOutcome, RankQuery
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Serving:
+    """A loaded bundle with its query batcher, reference-counted by the requests using it."""
+
+    def __init__(self, bundle: LoadedBundle, settings: Settings, metrics: Metrics) -> None:
+        self.bundle = bundle
+        self.batcher = QueryBatcher(bundle.encode_queries, settings.max_batch, settings.max_batch_wait_ms / 1000,
+                                    name=f"batcher-{bundle.version}", on_batch=metrics.batch_size.observe)
+        self._users = 0
+        self._retired = False
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            close = self._retired and self._users == 0
+        if close:
+            self._close()
+
+    def retire(self) -> None:
+        with self._lock:
+            self._retired = True
+            close = self._users == 0
+        if close:
+            self._close()
+
+    def _close(self) -> None:
+        self.batcher.close()
+        self.bundle.close()
+
+
+@dataclass
+class ReloadResult:
+    changed: bool
+    bundle_version: str
+    version_dir: str
+
+
+class Ranker:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self._serving: Serving | None = None
+        self._reload_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="rank")
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.closing = False
+        self.refused: dict[str, str] = {}  # version dir name → why it was refused
+
+    # ---- bundles -------------------------------------------------------------------------------
+    @property
+    def bundle(self) -> LoadedBundle | None:
+        serving = self._serving
+        return serving.bundle if serving else None
+
+    def reload(self, target: Path | None = None) -> ReloadResult:
+        """Load `target` (default: what settings.bundles resolves to now) beside the current bundle and
+        swap it in. A bundle that fails verification or warm-up raises `BundleError`; the old one stays."""
+        with self._reload_lock:
+            version_dir = resolve(target or self.settings.bundles).resolve()
+            current = self._serving
+            if current is not None and current.bundle.version_dir == version_dir:
+                return ReloadResult(False, current.bundle.version, str(version_dir))
+            try:
+                new = LoadedBundle.load(version_dir, self.settings)
+            except BundleError as exc:
+                self.refused[version_dir.name] = str(exc)
+                self.metrics.reloads.labels("refused").inc()
+                raise
+            self._serving = Serving(new, self.settings, self.metrics)  # the atomic swap: one reference
+            self.metrics.bundle_loaded(new.version, new.size, "gpu" if new.index.on_gpu else "cpu")
+            self.metrics.reloads.labels("loaded").inc()
+            if current is not None:
+                current.retire()
+            log.info("serving bundle %s from %s", new.version, version_dir)
+            return ReloadResult(True, new.version, str(version_dir))
+
+    def check_current(self) -> ReloadResult | None:
+        """Reload when the root's CURRENT names a version other than the one served (and not refused)."""
+        root = Path(self.settings.bundles)
+        name = read_current(root) if (root / "CURRENT").exists() else None
+        serving = self._serving
+        if name is None or name in self.refused or (serving and serving.bundle.version_dir.name == name):
+            return None
+        return self.reload(root / name)
+
+    async def watch(self) -> None:
+        """Poll CURRENT every settings.watch_interval_s; errors are logged, never raised."""
+        interval = self.settings.watch_interval_s
+        while interval > 0:
+            await asyncio.sleep(interval)
+            try:
+                result = await asyncio.to_thread(self.check_current)
+                if result and result.changed:
+                    log.info("CURRENT changed: now serving %s", result.bundle_version)
+            except BundleError as exc:
+                log.error("refused new bundle, keeping the old one: %s", exc)
+            except Exception:  # the watcher must survive anything, e.g. a racing file system
+                log.exception("bundle watcher error")
+
+    # ---- requests ------------------------------------------------------------------------------
+    def _admit(self) -> Serving:
+        if self.closing:
+            raise ServiceError(ErrorKind.UNAVAILABLE, "shutting down")
+        serving = self._serving
+        if serving is None:
+            raise ServiceError(ErrorKind.UNAVAILABLE, "no bundle loaded")
+        with self._inflight_lock:
+            if self._inflight >= self.settings.max_inflight:
+                self.metrics.rejected.inc()
+                raise ServiceError(ErrorKind.OVERLOADED, f"server busy: {self._inflight} requests in flight "
+                                                         f"(max_inflight={self.settings.max_inflight}); retry later")
+            self._inflight += 1
+            self._idle.clear()
+            self.metrics.inflight.set(self._inflight)
+        serving.acquire()
+        serving.batcher.announce()
+        return serving
+
+    def _done(self, serving: Serving) -> None:
+        serving.release()
+        with self._inflight_lock:
+            self._inflight -= 1
+            self.metrics.inflight.set(self._inflight)
+            if self._inflight == 0:
+                self._idle.set()
+
+    def _run(self, serving: Serving, req: RankQuery) -> RankOutcome:
+        try:
+            outcome = rank(serving.bundle, serving.batcher, req, self.settings.retrieve_k,
+                           self.settings.ad_encode_batch)
+        finally:
+            self._done(serving)
+        self.metrics.cache.labels("hit" if outcome.query_cached else "miss").inc()
+        return outcome
+
+    async def rank(self, req: RankQuery) -> RankOutcome:
+        """Admit (or refuse fast), then rank on a worker thread; the event loop never runs inference."""
+        serving = self._admit()
+        try:
+            fut = asyncio.get_running_loop().run_in_executor(self._executor, self._run, serving, req)
+        except BaseException:
+            serving.batcher.withdraw()
+            self._done(serving)
+            raise
+        return await fut
+
+    def rank_sync(self, req: RankQuery) -> RankOutcome:
+        """The same, on the calling thread (benchmarks and scripts)."""
+        return self._run(self._admit(), req)
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    def probe(self) -> None:
+        """A tiny encode + search on the served bundle (readiness); raises ServiceError if it fails."""
+        serving = self._serving
+        if serving is None or self.closing:
+            raise ServiceError(ErrorKind.UNAVAILABLE, "no bundle loaded" if serving is None else "shutting down")
+        serving.acquire()
+        try:
+            serving.bundle.warm_up()
+        except BundleError as exc:
+            raise ServiceError(ErrorKind.UNAVAILABLE, f"readiness check failed: {exc}") from exc
+        finally:
+            serving.release()
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def drain(self, timeout_s: float) -> bool:
+        """Refuse new requests and wait for in-flight ones; True when all finished in time."""
+        self.closing = True
+        return self._idle.wait(timeout_s)
+
+    def close(self) -> None:
+        self.closing = True
+        self._executor.shutdown(wait=True, cancel_futures=False)
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.retire()

@@ -1,0 +1,1 @@
+"""ONNX Runtime and FAISS behind plain functions: numpy in, numpy out; no FastAPI, no torch."""

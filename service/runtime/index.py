@@ -1,0 +1,68 @@
+"""The FAISS ad index and the stored ad vectors: search and lookup, numpy in and out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class AdIndex:
+    """A FAISS inner-product index over unit ad vectors (FAISS id = ad table row)."""
+
+    def __init__(self, path: Path, dim: int, n_ads: int, search_params: dict, gpus: int = 0) -> None:
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise ValueError(f"{path.name}: FAISS cannot read it: {exc}") from exc
+        if index.d != dim:
+            raise ValueError(f"{path.name}: index dimension {index.d}, manifest says {dim}")
+        if index.ntotal != n_ads:
+            raise ValueError(f"{path.name}: index holds {index.ntotal} vectors, manifest says {n_ads}")
+        if search_params:
+            spec = ",".join(f"{k}={v}" for k, v in search_params.items())
+            faiss.ParameterSpace().set_index_parameters(index, spec)
+        self.on_gpu = False
+        if gpus > 0:
+            try:
+                index = faiss.index_cpu_to_all_gpus(index)
+                self.on_gpu = True
+            except RuntimeError as exc:  # e.g. HNSW has no GPU implementation: keep it on the CPU
+                log.warning("%s stays on the CPU: %s", path.name, exc)
+        self.index = index
+        self.dim = dim
+        self.size = n_ads
+
+    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """q: float32 (n, dim). Returns (scores, ids), each (n, min(k, size)); ids are int64 rows, -1 = none."""
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise ValueError(f"query vectors have shape {q.shape}, expected (n, {self.dim})")
+        k = min(k, self.size)
+        scores, ids = self.index.search(np.ascontiguousarray(q, dtype=np.float32), k)
+        return scores, ids
+
+
+class AdVectors:
+    """Stored ad vectors (float32, or int8 with a scale), memory-mapped; rows → float32 vectors."""
+
+    def __init__(self, path: Path, dim: int, n_ads: int, dtype: str, scale: float | None) -> None:
+        try:
+            data = np.load(path, mmap_mode="r")
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path.name}: not a readable .npy file: {exc}") from exc
+        if data.shape != (n_ads, dim):
+            raise ValueError(f"{path.name}: shape {data.shape}, manifest says ({n_ads}, {dim})")
+        if str(data.dtype) != dtype:
+            raise ValueError(f"{path.name}: dtype {data.dtype}, manifest says {dtype}")
+        if dtype == "int8" and not scale:
+            raise ValueError(f"{path.name}: int8 vectors need vectors_scale in the manifest")
+        self.data = data
+        self.scale = float(scale) if dtype == "int8" else 1.0
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        out = np.asarray(self.data[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+        return out * self.scale if self.scale != 1.0 else out

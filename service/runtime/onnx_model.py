@@ -1,0 +1,45 @@
+"""ONNX Runtime sessions with thread counts from settings; inputs checked against the graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+class OnnxModel:
+    """One ONNX graph; `run(**inputs)` returns its first output as a numpy array."""
+
+    def __init__(self, path: Path, providers: list[str], intra_threads: int, inter_threads: int,
+                 expected_inputs: tuple[str, ...]) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = intra_threads
+        opts.inter_op_num_threads = inter_threads
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # ORT raises several exception types for unreadable graphs
+            raise ValueError(f"{path.name}: ONNX Runtime cannot load it: {exc}") from exc
+        names = tuple(i.name for i in self.session.get_inputs())
+        if set(names) != set(expected_inputs):
+            raise ValueError(f"{path.name}: inputs are {names}, expected {expected_inputs}")
+        self.output = self.session.get_outputs()[0].name
+        self.path = path
+
+    def run(self, **inputs: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output], inputs)[0]
+
+
+class TowerEncoder:
+    """An exported tower: (input_ids, attention_mask) → L2-normalised float32 (n, dim)."""
+
+    def __init__(self, model: OnnxModel, dim: int) -> None:
+        self.model = model
+        self.dim = dim
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        out = np.asarray(self.model.run(input_ids=ids, attention_mask=mask), dtype=np.float32)
+        if out.ndim != 2 or out.shape[1] != self.dim:
+            raise ValueError(f"{self.model.path.name}: output shape {out.shape}, expected (n, {self.dim})")
+        return out

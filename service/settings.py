@@ -1,0 +1,119 @@
+"""One settings class for the service, validated at startup.
+
+Values come from, highest priority first: ``TWINRANK_*`` environment variables, an optional settings
+file (TOML or JSON, ``TWINRANK_SETTINGS_FILE`` or ``load_settings(path)``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# Hard caps baked into the public request schema; the settings may only tighten them.
+MAX_QUERY_CHARS_CAP = 2048
+MAX_ADS_CAP = 1000
+MAX_TOP_K_CAP = 1000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TWINRANK_", extra="forbid", validate_default=True)
+
+    # Bundles
+    bundles: Path = Field(Path("bundles"), description="bundle root (holds CURRENT) or one version directory")
+    watch_interval_s: float = Field(2.0, ge=0, description="how often CURRENT is checked; 0 turns watching off")
+    reload_enabled: bool = Field(True, description="offer POST /admin/reload")
+    admin_token: SecretStr | None = Field(None, description="bearer token for /admin/*; required when reload is on")
+    environment: Literal["development", "production"] = "development"
+
+    # Request limits
+    max_query_chars: int = Field(256, ge=1, le=MAX_QUERY_CHARS_CAP)
+    max_ads: int = Field(200, ge=1, le=MAX_ADS_CAP)
+    max_top_k: int = Field(100, ge=1, le=MAX_TOP_K_CAP)
+    default_top_k: int = Field(10, ge=1)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+
+    # Ranking
+    defect_weight: float = Field(0.1, ge=0, allow_inf_nan=False, description="w in bid·p_click − w·p_defect")
+    retrieve_k: int = Field(100, ge=1, description="candidates taken from the ANN index before rescoring")
+
+    # Throughput and overload
+    max_inflight: int = Field(64, ge=1, description="admitted /rank requests; past it the answer is 429")
+    worker_threads: int = Field(4, ge=1, description="threads running retrieval and scoring")
+    max_batch: int = Field(32, ge=1, description="most queries encoded in one ONNX call")
+    max_batch_wait_ms: float = Field(2.0, ge=0, le=50, description="longest a query waits for batch company")
+    query_cache_size: int = Field(10_000, ge=0, description="LRU entries of query vectors; 0 turns it off")
+    ad_encode_batch: int = Field(64, ge=1)
+    shutdown_grace_s: float = Field(10.0, ge=0, description="how long shutdown waits for in-flight requests")
+
+    # Runtimes
+    ort_intra_op_threads: int = Field(2, ge=0, description="0 lets ONNX Runtime choose")
+    ort_inter_op_threads: int = Field(1, ge=0)
+    faiss_threads: int = Field(1, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda: ORT CUDA provider and FAISS on GPU")
+    encoder_precision: Literal["fp32", "int8"] = Field("fp32", description="int8 falls back to fp32 if absent")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.reload_enabled and self.admin_token is None and self.environment == "production":
+            raise ValueError("admin_token is required when reload_enabled is true in production")
+        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 8:
+            raise ValueError("admin_token must be at least 8 characters")
+        if self.default_top_k > self.max_top_k:
+            raise ValueError(f"default_top_k ({self.default_top_k}) exceeds max_top_k ({self.max_top_k})")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments, then the environment, then the settings file, then defaults.
+        return init_settings, env_settings, _FileSource(settings_cls), file_secret_settings
+
+
+_SETTINGS_FILE: ContextVar[Path | None] = ContextVar("twinrank_settings_file", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values from the settings file chosen by `load_settings` (or TWINRANK_SETTINGS_FILE)."""
+
+    def get_field_value(self, field, field_name):  # noqa: ANN001, ANN201 - required by the base class
+        return None, field_name, False
+
+    def __call__(self) -> dict:
+        file = _SETTINGS_FILE.get()
+        if file is None and os.environ.get("TWINRANK_SETTINGS_FILE"):
+            file = Path(os.environ["TWINRANK_SETTINGS_FILE"])
+        return read_settings_file(file) if file else {}
+
+
+def read_settings_file(path: Path) -> dict:
+    """Settings file values (TOML or JSON, by extension); a missing or malformed file raises ValueError."""
+    if not path.is_file():
+        raise ValueError(f"settings file {path} does not exist")
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"settings file {path} is not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from exc
+    return data.get("service", data) if isinstance(data, dict) else {}
+
+
+def load_settings(file: Path | None = None, **overrides: object) -> Settings:
+    """Settings from explicit overrides (None means unset), the environment and an optional file."""
+    token = _SETTINGS_FILE.set(file)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _SETTINGS_FILE.reset(token)
