@@ -1,9 +1,96 @@
-"""Commands of this area for the `twinrank` CLI (registered by offline/cli.py)."""
+"""Commands of this area for the `twinrank` CLI (registered by offline/cli.py): `loadtest` and `bench`.
+
+Only typer is imported here; everything else is imported inside the commands.
+"""
 
 from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
 
 import typer
 
 
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(2)
+
+
+def loadtest(
+    url: str = typer.Option("http://127.0.0.1:8000", help="Service address; the only address ever contacted."),
+    rate: float = typer.Option(200.0, help="Offered rate (requests/s) for a single run."),
+    duration: float = typer.Option(30.0, help="Seconds per rate."),
+    arrivals: str = typer.Option("constant", help="constant | poisson"),
+    sweep: str = typer.Option("", help="Comma-separated rates, e.g. 50,100,200,400: find the highest meeting the SLO."),
+    slo_ms: float = typer.Option(20.0, help="p99 SLO (ms) for --sweep."),
+    max_error_rate: float = typer.Option(0.001, help="Largest error share a passing rate may have."),
+    queries: Path | None = typer.Option(None, help="Query file: one per line, or a QADSM TSV (first field)."),
+    ads_ratio: float = typer.Option(0.0, help="Share of requests that send ads (the rest retrieve), 0–1."),
+    ads_per_request: int = typer.Option(10, help="Ads per request in ads mode."),
+    ads_table: Path | None = typer.Option(None, help="Parquet ad table (e.g. a bundle's ads.parquet) for ads mode."),
+    top_k: int = typer.Option(10),
+    defect_weight: float = typer.Option(0.5),
+    timeout: float = typer.Option(2.0, help="Per-request timeout (s) from the scheduled time."),
+    max_conns: int = typer.Option(512, help="Most keep-alive connections open at once."),
+    warmup: float = typer.Option(3.0, help="Seconds of unrecorded warm-up at the lowest rate."),
+    path: str = typer.Option("/rank", help="Endpoint path."),
+    ready_timeout: float = typer.Option(60.0, help="Seconds to wait for GET /readyz to answer 200 (0: skip)."),
+    out: Path = typer.Option(Path("reports/loadtest"), help="Directory for loadtest.json/.md/.png."),
+    seed: int = typer.Option(0),
+    quiet: bool = typer.Option(False, help="No progress line."),
+) -> None:
+    """Open-loop load test of POST /rank: latency from scheduled send times, HDR percentiles, errors by kind."""
+    from load_tests.loadtest import LoadTestSpec, run_loadtest
+    from load_tests.sweep import Slo, parse_rates
+
+    if arrivals not in ("constant", "poisson"):
+        _fail(f"--arrivals must be 'constant' or 'poisson', got {arrivals!r}")
+    if not 0 <= ads_ratio <= 1:
+        _fail(f"--ads-ratio must be in [0, 1], got {ads_ratio}")
+    if rate <= 0 or duration <= 0 or timeout <= 0:
+        _fail("--rate, --duration and --timeout must be > 0")
+    try:
+        rates = parse_rates(sweep) if sweep else [rate]
+        spec = LoadTestSpec(
+            url=url, rates=rates, duration=duration, arrivals=arrivals, path=path,
+            queries=str(queries) if queries else None, ads_ratio=ads_ratio, ads_per_request=ads_per_request,
+            ads_table=str(ads_table) if ads_table else None, top_k=top_k, defect_weight=defect_weight,
+            timeout=timeout, max_conns=max_conns, warmup=warmup, ready_timeout=ready_timeout,
+            slo=Slo(p99_ms=slo_ms, max_error_rate=max_error_rate), seed=seed, progress=not quiet,
+        )
+        doc = run_loadtest(spec, out, command=shlex.join(["twinrank", "loadtest", *sys.argv[2:]]))
+    except (ValueError, FileNotFoundError, TimeoutError) as exc:
+        _fail(str(exc))
+        return
+    last = doc["runs"][-1]
+    summary = {"achieved_rps": last["achieved_rps"], **{k: last["latency_ms"][k] for k in
+               ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")}, "errors": last["errors"]}
+    if "max_rps_meeting_slo" in doc:
+        summary["max_rps_meeting_slo"] = doc["max_rps_meeting_slo"]
+    typer.echo(json.dumps(summary))
+
+
+def bench(
+    out: Path = typer.Option(Path("reports/perf"), help="Directory for perf.json, perf.md and plots."),
+    bundle: Path | None = typer.Option(None, help="A 1M-ad bundle root (built when missing, see --build-bundle)."),
+    only: str = typer.Option("", help="Comma-separated parts to run: teacher,encode,retrieval,e2e,generator."),
+    queries: Path | None = typer.Option(None, help="Query file (one per line or QADSM TSV); default: built-in."),
+    quick: bool = typer.Option(False, help="Small sizes (for a smoke run), not the reported figures."),
+) -> None:
+    """Benchmarks, side by side in one run: teacher vs student, query encoding, retrieval, end-to-end /rank."""
+    from load_tests.bench import BenchOptions, run_bench
+
+    try:
+        run_bench(BenchOptions(out=out, bundle=bundle, only=[p for p in only.split(",") if p],
+                               queries=str(queries) if queries else None, quick=quick,
+                               command=shlex.join(["twinrank", "bench", *sys.argv[2:]])))
+    except (ValueError, FileNotFoundError, TimeoutError, RuntimeError) as exc:
+        _fail(str(exc))
+
+
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to `app`. Heavy imports (torch, onnxruntime, ...) go inside the commands."""
+    """Add `loadtest` and `bench` to `app`."""
+    app.command("loadtest")(loadtest)
+    app.command("bench")(bench)

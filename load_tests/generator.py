@@ -1,0 +1,189 @@
+"""The open-loop load generator: requests go out at their scheduled times, whatever earlier ones do.
+
+Latency is measured from each request's *scheduled* time, so a server stall shows up in every request
+due during the stall (no coordinated omission), and the generator's own lateness is counted against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from load_tests.http1 import Pool, ProtocolError, Target
+from load_tests.mix import Request
+from load_tests.stats import RunStats
+
+TIMING_KEYS = ("timings_ms", "timings", "stages_ms", "stage_ms")
+
+
+@dataclass
+class RunConfig:
+    rate: float
+    duration: float
+    timeout: float = 2.0  # seconds from the scheduled time
+    max_conns: int = 512
+    stage_sample: float = 1.0  # share of OK responses whose JSON is parsed for server stage timings
+    progress: bool = True
+    preopen: int = 16  # connections opened before the clock starts
+
+
+async def _preopen(pool: Pool, n: int) -> None:
+    """Open `n` keep-alive connections up front so the first second does not pay for TCP handshakes."""
+    conns = await asyncio.gather(*(pool.acquire() for _ in range(n)), return_exceptions=True)
+    for conn in conns:  # failures are left for the run itself to count by kind
+        if not isinstance(conn, BaseException):
+            await pool.release(conn, True)
+
+
+def classify_exception(exc: BaseException) -> str:
+    """An error kind for the report."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
+        return "connection_reset"
+    if isinstance(exc, ProtocolError | ValueError | asyncio.LimitOverrunError):
+        return "protocol_error"
+    if isinstance(exc, OSError):
+        return "connection_error"
+    return type(exc).__name__
+
+
+def extract_timings(body: bytes) -> dict[str, float] | None:
+    """Per-stage server timings (ms) from a /rank response, under the first key of TIMING_KEYS found."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    for key in TIMING_KEYS:
+        val = doc.get(key)
+        if isinstance(val, dict):
+            return {k: float(v) for k, v in val.items() if isinstance(v, int | float)}
+    return None
+
+
+class _Progress:
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled = enabled and sys.stderr is not None
+        self.label = label
+        self.last = 0.0
+
+    def update(self, stats: RunStats, elapsed: float, inflight: int, final: bool = False) -> None:
+        if not self.enabled or (not final and elapsed - self.last < 1.0):
+            return
+        self.last = elapsed
+        err = sum(stats.errors.values())
+        p99 = stats.latency.get_value_at_percentile(99) / 1000 if stats.ok else 0.0
+        sys.stderr.write(
+            f"\r{self.label} t={elapsed:5.1f}s sent={stats.sent} ok={stats.ok} err={err} "
+            f"inflight={inflight} p99={p99:.2f}ms   " + ("\n" if final else "")
+        )
+        sys.stderr.flush()
+
+
+async def run_open_loop(
+    target: Target,
+    requests: Sequence[Request],
+    times: np.ndarray,
+    config: RunConfig,
+    *,
+    on_sent: Callable[[int, float], None] | None = None,
+    label: str = "",
+) -> tuple[RunStats, float]:
+    """Send `requests[i % len]` at `start + times[i]`; return the stats and the wall time (s).
+
+    `on_sent(i, lag_s)` is called as each request is handed to its connection (tests use it).
+    """
+    loop = asyncio.get_running_loop()
+    pool = Pool(target, config.max_conns)
+    stats = RunStats(scheduled=len(times))
+    heads = {id(r): target.post_head(len(r.body)) for r in requests}
+    progress = _Progress(config.progress, label or f"{config.rate:g} req/s")
+    inflight: set[asyncio.Task] = set()
+    every = max(1, round(1 / config.stage_sample)) if config.stage_sample > 0 else 0
+    counter = 0
+
+    async def one(i: int, due: float, req: Request) -> None:
+        nonlocal counter
+        conn = None
+        reusable = False
+        try:
+            async with asyncio.timeout_at(due + config.timeout):
+                conn = await pool.acquire()
+                stats.sent += 1
+                lag = loop.time() - due
+                stats.record_send_lag(lag)
+                if on_sent is not None:
+                    on_sent(i, lag)
+                status, body, reusable = await conn.exchange(heads[id(req)] + req.body)
+            done = loop.time()
+        except BaseException as exc:  # every failure is counted by kind, never raised
+            if isinstance(exc, asyncio.CancelledError):
+                stats.record_error("cancelled")
+                raise
+            stats.record_error(classify_exception(exc))
+            return
+        finally:
+            if conn is not None:
+                await pool.release(conn, reusable)
+        if status >= 400:
+            stats.record_error(f"http_{status}")
+            return
+        stats.record_ok(done - due, req.mode)
+        counter += 1
+        if every and counter % every == 0:
+            timings = extract_timings(body)
+            if timings:
+                stats.record_stages(timings)
+
+    await _preopen(pool, min(config.max_conns, config.preopen))
+    t_start = loop.time() + 0.02
+    n = len(times)
+    i = 0
+    while i < n:
+        now = loop.time()
+        due = t_start + times[i]
+        if due > now:
+            await asyncio.sleep(due - now)
+            now = loop.time()
+        # Launch everything due by now (a late wake-up sends the backlog at once; its lag counts).
+        while i < n and t_start + times[i] <= now:
+            task = loop.create_task(one(i, t_start + float(times[i]), requests[i % len(requests)]))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+            i += 1
+        progress.update(stats, now - t_start, len(inflight))
+    while inflight:
+        await asyncio.wait(inflight, timeout=0.5)
+        progress.update(stats, loop.time() - t_start, len(inflight))
+    wall = loop.time() - t_start
+    progress.update(stats, wall, 0, final=True)
+    pool.close()
+    return stats, wall
+
+
+def run(target: Target, requests: Sequence[Request], config: RunConfig, arrivals: str = "constant",
+        seed: int = 0, label: str = "") -> dict:
+    """Run one fixed-rate open-loop test and return its summary dict."""
+    from load_tests.schedule import arrival_times
+
+    times = arrival_times(config.rate, config.duration, arrivals, seed)  # type: ignore[arg-type]
+    cpu0 = time.process_time()
+    stats, wall = asyncio.run(run_open_loop(target, requests, times, config, label=label))
+    cpu = time.process_time() - cpu0
+    out = stats.summary(config.rate, config.duration, wall)
+    out["arrivals"] = arrivals
+    # The generator's own cost: CPU seconds it used per request sent (share of a core at this rate).
+    out["generator_cpu_s"] = round(cpu, 3)
+    out["generator_cpu_us_per_request"] = round(cpu / max(stats.sent, 1) * 1e6, 1)
+    out["generator_core_share"] = round(cpu / max(wall, 1e-9), 3)
+    return out

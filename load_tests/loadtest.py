@@ -1,0 +1,112 @@
+"""`twinrank loadtest`: wait for the target to be ready, warm it up, run one rate or a sweep, write reports."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from load_tests.generator import RunConfig, run
+from load_tests.http1 import Pool, Target
+from load_tests.machine import describe
+from load_tests.mix import ads_from_table, build_mix
+from load_tests.queries import load_queries
+from load_tests.report import write_report
+from load_tests.sweep import Slo, sweep
+
+
+@dataclass
+class LoadTestSpec:
+    url: str
+    rates: list[float]
+    duration: float = 30.0
+    arrivals: str = "constant"
+    path: str = "/rank"
+    queries: str | None = None
+    ads_ratio: float = 0.0
+    ads_per_request: int = 10
+    ads_table: str | None = None
+    top_k: int = 10
+    defect_weight: float = 0.5
+    timeout: float = 2.0
+    max_conns: int = 512
+    warmup: float = 3.0
+    ready_timeout: float = 60.0
+    ready_path: str = "/readyz"
+    slo: Slo = field(default_factory=Slo)
+    seed: int = 0
+    progress: bool = True
+    extra: dict | None = None
+
+
+async def _get_status(target: Target, path: str) -> int:
+    pool = Pool(target, 1)
+    conn = await pool.acquire()
+    try:
+        status, _, _ = await asyncio.wait_for(conn.exchange(target.get_request(path)), 5)
+        return status
+    finally:
+        conn.close()
+
+
+def wait_ready(target: Target, path: str, timeout: float) -> None:
+    """Poll GET `path` until it answers 200; raise TimeoutError naming the address otherwise."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        try:
+            status = asyncio.run(_get_status(target, path))
+            if status == 200:
+                return
+            last = f"HTTP {status}"
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        except TimeoutError:
+            last = "timed out"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{target.host}:{target.port}{path} not ready after {timeout:g} s ({last})")
+        time.sleep(0.5)
+
+
+def run_loadtest(spec: LoadTestSpec, out_dir: Path | None, command: str = "", stem: str = "loadtest") -> dict:
+    """Run the spec; write `<stem>.json/.md/.png` into `out_dir` when given; return the report dict."""
+    target = Target.parse(spec.url, spec.path)
+    queries = load_queries(spec.queries, seed=spec.seed)
+    pool = ads_from_table(spec.ads_table, max(200, spec.ads_per_request), spec.seed) if spec.ads_table else None
+    requests = build_mix(queries, ads_ratio=spec.ads_ratio, ads_per_request=spec.ads_per_request, ad_pool=pool,
+                         top_k=spec.top_k, defect_weight=spec.defect_weight, extra=spec.extra, seed=spec.seed)
+    if spec.ready_timeout > 0:
+        wait_ready(target, spec.ready_path, spec.ready_timeout)
+    if spec.warmup > 0:
+        run(target, requests, RunConfig(rate=min(spec.rates), duration=spec.warmup, timeout=spec.timeout,
+                                        max_conns=spec.max_conns, progress=spec.progress), label="warm-up")
+
+    def run_at(rate: float) -> dict:
+        cfg = RunConfig(rate=rate, duration=spec.duration, timeout=spec.timeout, max_conns=spec.max_conns,
+                        progress=spec.progress)
+        return run(target, requests, cfg, spec.arrivals, spec.seed, label=f"{rate:g} req/s")
+
+    doc: dict = {
+        "target": f"http://{target.host}:{target.port}{target.path}",
+        "command": command,
+        "arrivals": spec.arrivals,
+        "duration_s": spec.duration,
+        "timeout_s": spec.timeout,
+        "mix": {"ads_ratio": spec.ads_ratio, "ads_per_request": spec.ads_per_request, "top_k": spec.top_k,
+                "defect_weight": spec.defect_weight, "n_queries": len(queries),
+                "queries_source": "file" if spec.queries else "built-in",
+                "ads_source": "ads table" if spec.ads_table else "synthetic (encoded by the service)"},
+        "machine": describe(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if len(spec.rates) == 1:
+        doc["runs"] = [run_at(spec.rates[0])]
+    else:
+        doc.update(sweep(spec.rates, run_at, spec.slo))
+    doc["machine_after"] = {"load_average_1_5_15": describe()["load_average_1_5_15"]}
+    if out_dir is not None:
+        for p in write_report(out_dir, doc, stem):
+            sys.stderr.write(f"wrote {p}\n")
+    return doc

@@ -1,0 +1,34 @@
+"""A real HTTP server on 127.0.0.1 per test (load_tests.echo_server) with controllable delays and stalls."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from load_tests.echo_server import EchoServer
+
+
+@pytest.fixture
+def echo() -> Iterator:
+    """Factory: `echo(delay=..., stall=..., status=...)` → (server, "http://127.0.0.1:PORT")."""
+    servers: list[EchoServer] = []
+
+    def start(**kwargs) -> tuple[EchoServer, str]:
+        server = EchoServer(**kwargs)
+        port = server.start_in_thread()
+        servers.append(server)
+        return server, f"http://127.0.0.1:{port}"
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port with nothing listening on it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
