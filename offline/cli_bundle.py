@@ -1,9 +1,145 @@
-"""Commands of this area for the `twinrank` CLI (registered by offline/cli.py)."""
+"""Commands of this area for the `twinrank` CLI (registered by offline/cli.py): export, index, bundle.
+
+Heavy imports (torch, onnxruntime, faiss) happen inside the commands. Expected failures print one line
+(`error: …` naming the file, row or column) and exit with status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
 import typer
+
+index_app = typer.Typer(no_args_is_help=True, help="Encode an ad catalog and publish FAISS index bundles.")
+bundle_app = typer.Typer(no_args_is_help=True, help="Check and manage published bundles.")
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    from offline.catalog import CatalogError
+    from offline.export import ExportError
+    from service.bundle import BundleError
+
+    try:
+        yield
+    except (CatalogError, ExportError, BundleError, ValueError, FileNotFoundError, PermissionError) as e:
+        typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _setup(threads: int) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("offline").setLevel(logging.INFO)  # ours at INFO; ORT's quantiser and faiss stay quiet
+    with contextlib.suppress(ImportError):
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+
+
+def export(
+    run: Path = typer.Option(..., "--run", help="TwinBERT checkpoint dir, or a run dir with student_kd/"),
+    out: Path = typer.Option(..., "--out", help="model directory to write (e.g. models/de)"),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="also write int8 (dynamic quantised) towers"),
+    force: bool = typer.Option(False, "--force", help="replace an existing model directory"),
+    eval_qadsm: Path | None = typer.Option(None, "--eval-qadsm", help="QADSM TSV to score fp32 vs int8 (AUC)"),
+    eval_limit: int | None = typer.Option(None, "--eval-limit", help="score only the first N pairs"),
+    threads: int = typer.Option(2, "--threads", help="ONNX Runtime threads for the evaluation"),
+) -> None:
+    """Export query tower, ad tower and res head to ONNX (+ int8), with a built-in parity check."""
+    _setup(threads)
+    with _one_line_errors():
+        from offline.export import export_model, load_run
+
+        if eval_qadsm is not None and not eval_qadsm.is_file():
+            raise FileNotFoundError(f"{eval_qadsm}: no such file")
+        model, calibration, metrics = load_run(run)
+        path = export_model(model, out, calibration=calibration, int8=int8, metrics=metrics, force=force)
+        info = json.loads((path / "model.json").read_text())
+        typer.echo(f"exported {path} (parity max abs diff {info['parity_max_abs_diff']})")
+        if eval_qadsm is not None:
+            from offline.onnx_eval import evaluate_model_dir, write_report
+
+            report = evaluate_model_dir(path, eval_qadsm, eval_limit, threads)
+            typer.echo(f"wrote {write_report(path, report)}: {json.dumps(report)}")
+
+
+@index_app.command("build")
+def index_build(
+    model: Path = typer.Option(..., "--model", help="model directory from `twinrank export`"),
+    catalog: Path = typer.Option(..., "--catalog", help="ads as .jsonl, .csv or .parquet"),
+    bundles: Path = typer.Option(..., "--bundles", help="bundle root (holds versions and CURRENT)"),
+    factory: str | None = typer.Option(None, "--factory", help="FAISS factory (default: Flat / HNSW32 by size)"),
+    vectors: str = typer.Option("float32", "--vectors", help="stored ad vectors: float32 or int8"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or gpu (the stored index is always CPU)"),
+    keep: int = typer.Option(3, "--keep", min=1, help="versions to keep"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime / FAISS threads"),
+) -> None:
+    """Encode the catalog, build the index and publish a new bundle version atomically."""
+    _setup(threads)
+    with _one_line_errors():
+        from offline.index_build import build_bundle
+
+        if vectors not in ("float32", "int8"):
+            raise ValueError(f"--vectors must be float32 or int8 (got {vectors!r})")
+        version = build_bundle(model, catalog, bundles, factory=factory, vectors_dtype=vectors, device=device,
+                               keep=keep, batch_size=batch_size, threads=threads)
+        typer.echo(f"published {version} (CURRENT → {version.name})")
+
+
+@index_app.command("update")
+def index_update(
+    bundles: Path = typer.Option(..., "--bundles", help="bundle root (holds versions and CURRENT)"),
+    upsert: Path | None = typer.Option(None, "--upsert", help="new or changed ads (.jsonl, .csv, .parquet)"),
+    delete: Path | None = typer.Option(None, "--delete", help="ad ids to drop, one per line"),
+    factory: str | None = typer.Option(None, "--factory"),
+    device: str = typer.Option("auto", "--device"),
+    keep: int = typer.Option(3, "--keep", min=1),
+    threads: int = typer.Option(2, "--threads", min=1),
+) -> None:
+    """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones."""
+    _setup(threads)
+    with _one_line_errors():
+        from offline.index_update import update_bundle
+
+        if upsert is None and delete is None:
+            raise ValueError("nothing to do: pass --upsert and/or --delete")
+        r = update_bundle(bundles, upsert, delete, factory=factory, device=device, keep=keep, threads=threads)
+        typer.echo(f"published {r.version_dir} ({r.n_ads} ads: {r.n_reused} vectors reused, {r.n_encoded} encoded, "
+                   f"{r.n_deleted} deleted, {len(r.unknown_deletes)} unknown delete ids)")
+
+
+@bundle_app.command("validate")
+def bundle_validate(
+    path: Path = typer.Argument(..., help="a version directory or a bundle root (checks CURRENT)"),
+    smoke: bool = typer.Option(True, "--smoke/--no-smoke", help="run a test query through the bundle"),
+) -> None:
+    """Check checksums, dimensions, ids and run a test query; refuses a damaged bundle naming the file."""
+    with _one_line_errors():
+        from service.bundle import resolve, smoke_test, verify_bundle
+
+        version = resolve(path)
+        manifest = verify_bundle(version)
+        summary = smoke_test(version, manifest) if smoke else {}
+        typer.echo(f"ok {version} ({manifest.index.n_ads} ads, {manifest.index.factory}, dim {manifest.model.dim})"
+                   + (f" test query top: {summary.get('top_ids', [])[:3]}" if smoke else ""))
+
+
+@bundle_app.command("rollback")
+def bundle_rollback(bundles: Path = typer.Option(..., "--bundles", help="bundle root")) -> None:
+    """Point CURRENT back to the previous valid version."""
+    with _one_line_errors():
+        from offline.bundle_writer import rollback
+
+        typer.echo(f"CURRENT → {rollback(bundles)}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to `app`. Heavy imports (torch, onnxruntime, ...) go inside the commands."""
+    app.command("export")(export)
+    app.add_typer(index_app, name="index")
+    app.add_typer(bundle_app, name="bundle")

@@ -126,7 +126,7 @@ def _model_info(model: TwinBERT, calibration: Calibration, metrics: dict) -> dic
         "query_max_len": c.query_max_len, "ad_max_len": c.ad_max_len, "dim": model.dim,
         "config": {k: v for k, v in asdict(c).items() if k != "encoder_config"},
         "versions": _versions() | {"onnxruntime": onnxruntime.__version__},
-        "heads": {"cos": {"scale": float(cos.scale), "bias": float(cos.bias)}, "res": {"file": RES_ONNX}},
+        "heads": {"cos": {"scale": cos.scale.item(), "bias": cos.bias.item()}, "res": {"file": RES_ONNX}},
         "calibration": calibration.model_dump(),
     }
 
