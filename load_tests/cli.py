@@ -78,13 +78,15 @@ def bench(
     only: str = typer.Option("", help="Comma-separated parts to run: teacher,encode,retrieval,e2e,generator."),
     queries: Path | None = typer.Option(None, help="Query file (one per line or QADSM TSV); default: built-in."),
     quick: bool = typer.Option(False, help="Small sizes (for a smoke run), not the reported figures."),
+    work: Path = typer.Option(Path("runs/bench"), help="Scratch directory: exported models, vectors, bundles."),
+    threads: int = typer.Option(1, min=1, help="Threads for ONNX Runtime / PyTorch / FAISS in parts 1-3."),
 ) -> None:
     """Benchmarks, side by side in one run: teacher vs student, query encoding, retrieval, end-to-end /rank."""
     from load_tests.bench import BenchOptions, run_bench
 
     try:
         run_bench(BenchOptions(out=out, bundle=bundle, only=[p for p in only.split(",") if p],
-                               queries=str(queries) if queries else None, quick=quick,
+                               queries=str(queries) if queries else None, quick=quick, work=work, threads=threads,
                                command=shlex.join(["twinrank", "bench", *sys.argv[2:]])))
     except (ValueError, FileNotFoundError, TimeoutError, RuntimeError) as exc:
         _fail(str(exc))
