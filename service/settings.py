@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024)
 
     # Ranking
-    defect_weight: float = Field(0.1, ge=0, allow_inf_nan=False, description="w in bid·p_click − w·p_defect")
+    defect_weight: float = Field(0.5, ge=0, allow_inf_nan=False, description="w in bid·p_click − w·p_defect")
     retrieve_k: int = Field(100, ge=1, description="candidates taken from the ANN index before rescoring")
 
     # Throughput and overload

@@ -1,0 +1,12 @@
+"""ASGI entry point: `uvicorn --factory service.main:app_from_env` builds the app from TWINRANK_* settings."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from service.api.app import create_app
+from service.settings import load_settings
+
+
+def app_from_env() -> FastAPI:
+    return create_app(load_settings())
