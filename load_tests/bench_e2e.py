@@ -129,7 +129,7 @@ def free_port() -> int:
 
 def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200.0, duration: float = 30.0,
                sweep_rates: tuple[float, ...] = (100, 200, 300, 400, 600, 800), sweep_duration: float = 15.0,
-               slo_ms: float = 20.0, server_env: dict[str, str] | None = None) -> dict:
+               slo_ms: float = 20.0, server_env: dict[str, str] | None = None, warmup: float = 5.0) -> dict:
     """Start the service over `bundles`, run /rank query-only at `rate`, then sweep for the SLO."""
     from load_tests.loadtest import LoadTestSpec, run_loadtest
     from load_tests.sweep import Slo
@@ -150,7 +150,7 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
         wait_ready(Target.parse(server.url), "/readyz", 600.0)
         out["server_ready_s"] = round(time.perf_counter() - t0, 1)
         cpu0 = server.cpu_seconds()
-        fixed = run_loadtest(LoadTestSpec(rates=[rate], duration=duration, warmup=5.0, **common), None)
+        fixed = run_loadtest(LoadTestSpec(rates=[rate], duration=duration, warmup=warmup, **common), None)
         run = fixed["runs"][0]
         run["server_cpu_ms_per_request"] = round((server.cpu_seconds() - cpu0) * 1000 / max(run["sent"], 1), 3)
         out["fixed_rate"] = fixed
@@ -158,7 +158,8 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
 
         def tracked(rate_: float) -> dict:
             c0 = server.cpu_seconds()
-            doc = run_loadtest(LoadTestSpec(rates=[rate_], duration=sweep_duration, warmup=1.0, **common), None)
+            doc = run_loadtest(LoadTestSpec(rates=[rate_], duration=sweep_duration, warmup=min(1.0, warmup), **common),
+                               None)
             r = doc["runs"][0]
             r["server_cpu_ms_per_request"] = round((server.cpu_seconds() - c0) * 1000 / max(r["sent"], 1), 3)
             runs.append(r)

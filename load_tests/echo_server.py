@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-BODY = json.dumps({"ok": True, "timings_ms": {"noop": 0.001}}).encode()
+BODY = json.dumps({"results": [], "timings_ms": {"noop": 0.001}}).encode()
 
 
 class EchoServer:

@@ -1,0 +1,51 @@
+"""The end-to-end benchmark path on a tiny real bundle: synthetic vectors → published bundle →
+`twinrank serve` in a child process → open-loop /rank runs and a sweep over real HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from load_tests.bench_e2e import build_synthetic_bundle, end_to_end, generator_overhead
+from load_tests.bench_retrieval import synthetic_vectors
+from service.bundle import load_manifest
+from tests.service.factory import tiny_model_dir
+
+
+def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
+    model = tiny_model_dir(tiny_base_dir, tmp_path / "model")
+    vec_path, xq = synthetic_vectors(tmp_path, 3000, dim=16, nq=10)
+    xb = np.load(vec_path)
+    assert xb.shape == (3000, 16) and np.allclose(np.linalg.norm(xb, axis=1), 1, atol=1e-5)
+    root = tmp_path / "bundles"
+    version = build_synthetic_bundle(root, model, vec_path, factory="IVF16,Flat")
+    m = load_manifest(version)
+    assert m.index.n_ads == 3000 and m.index.factory == "IVF16,Flat"
+    assert build_synthetic_bundle(root, model, vec_path, factory="IVF16,Flat") == version  # reused, not rebuilt
+
+    out = end_to_end(tmp_path, root, None, rate=20, duration=2, sweep_rates=(20, 40), sweep_duration=1.5,
+                     slo_ms=2000, warmup=0.5)
+    run = out["fixed_rate"]["runs"][0]
+    assert run["errors"] == {} and run["ok"] == run["scheduled"] == 40, out["server_log_tail"]
+    assert {"tokenize", "encode", "retrieve", "score", "total"} <= set(run["server_stages_ms"])
+    assert run["server_cpu_ms_per_request"] > 0
+    assert out["sweep"]["max_rps_meeting_slo"] == 40
+    assert out["bundle"]["n_ads"] == 3000
+
+
+def test_generator_overhead_against_trivial_server(tmp_path):
+    out = generator_overhead(tmp_path, rates=(100, 200), duration=1.0)
+    assert [r["offered_rps"] for r in out["runs"]] == [100, 200]
+    assert all(r["errors"] == {} and r["generator_cpu_us_per_request"] > 0 for r in out["runs"])
+
+
+def test_locustfile_runs_headless_against_local_server(echo, tmp_path):
+    _, url = echo()
+    res = subprocess.run([sys.executable, "-m", "locust", "-f", "load_tests/locustfile.py", "--headless", "-u", "2",
+                          "-r", "2", "-t", "3s", "--host", url, "--csv", str(tmp_path / "lc"), "--only-summary"],
+                         capture_output=True, text=True, timeout=60)
+    stats = (tmp_path / "lc_stats.csv").read_text()
+    aggregated = [line for line in stats.splitlines() if line.startswith(",Aggregated")][0].split(",")
+    assert int(aggregated[2]) >= 2 and int(aggregated[3]) == 0, res.stderr[-2000:]  # requests, failures
