@@ -59,8 +59,8 @@ class StudentConfig(_Strict):
 
 
 class BaselineConfig(_Strict):
-    labels_epochs: int = Field(2, ge=1)
-    labels_lr: float = Field(4e-5, gt=0)
+    labels_epochs: int = Field(12, ge=1)
+    labels_lr: float = Field(1e-4, gt=0)
     cdssm_epochs: int = Field(6, ge=1)
     cdssm_lr: float = Field(2e-3, gt=0)
 

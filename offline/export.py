@@ -11,14 +11,13 @@ import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from models.twinbert import TwinBERT
-from offline.onnx_export import export_res_head, export_tower, quantize_int8
-from offline.onnx_parity import PARITY_TOL, SAMPLE_TEXTS, head_parity, int8_agreement, tower_parity
 from service.bundle.layout import sha256_file
 from service.bundle.manifest import TOKENIZER_FILE, Calibration
+
+if TYPE_CHECKING:  # torch stays out of `read_model_dir`'s import path (index build and update need no torch)
+    from models.twinbert import TwinBERT
 
 MODEL_JSON = "model.json"
 MODEL_FORMAT = 1
@@ -31,6 +30,8 @@ class ExportError(RuntimeError):
 
 def load_run(run: str | Path) -> tuple[TwinBERT, Calibration | None, dict]:
     """A checkpoint dir (has twinbert.json) or a run dir whose `student_kd/` is one; plus calibration, metrics."""
+    from models.twinbert import TwinBERT
+
     run = Path(run)
     if (run / "twinbert.json").exists():
         ckpt, run_dir = run, run.parent if (run.parent / "calibration.json").exists() else run
@@ -84,6 +85,11 @@ def export_model(model: TwinBERT, out_dir: str | Path, calibration: Calibration 
 
 
 def _write_graphs(model: TwinBERT, d: Path, int8: bool) -> dict:
+    import torch
+
+    from offline.onnx_export import export_res_head, export_tower, quantize_int8
+    from offline.onnx_parity import PARITY_TOL, SAMPLE_TEXTS, head_parity, int8_agreement, tower_parity
+
     encoders: dict[str, dict] = {}
     parity: dict[str, float] = {}
     torch.set_grad_enabled(False)

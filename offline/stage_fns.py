@@ -26,3 +26,215 @@ def teacher(run, stage_dir: Path) -> dict:
 
         info["cross"] = train_cross(run, stage_dir / "cross")
     return info
+
+
+def _teacher(run) -> TwinBERT:
+    return TwinBERT.load(run.out / "teacher" / "bi")
+
+
+def score(run, stage_dir: Path) -> dict:
+    """Teacher logits for labelled (train, dev, test) and unlabelled pool pairs → `pairs.parquet`, plus the
+    teacher's pooled vectors of every distinct text (the student's ad features and alignment targets)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from offline.encode import pair_ad_texts, unique_index
+    from offline.pool import build_pool
+    from offline.teacher_cache import encode_pooled, logits_from_pooled
+
+    teacher = _teacher(run)
+    splits = {s: run.split(s) for s in ("train", "dev", "test")}
+    queries = [q for p in splits.values() for q in p.query]
+    ads = [a for p in splits.values() for a in pair_ad_texts(p)]
+    qv, av = encode_pooled(teacher, "query", queries), encode_pooled(teacher, "ad", ads)
+
+    train = splits["train"]
+    uq, _ = unique_index(train.query)
+    ua, _ = unique_index(pair_ad_texts(train))
+    with torch.no_grad():
+        qn = teacher.query_tower.project(torch.from_numpy(qv.vectors[qv.rows(uq)])).numpy()
+        an = teacher.ad_tower.project(torch.from_numpy(av.vectors[av.rows(ua)])).numpy()
+    pool = build_pool(train, run.config.pool, run.config.seed, qn, an)
+
+    dev = splits["dev"]
+    dev_auc = {}
+    for head in ("cos", "res"):
+        logit = logits_from_pooled(teacher, qv.vectors[qv.rows(dev.query)], av.vectors[av.rows(pair_ad_texts(dev))],
+                                   head)
+        dev_auc[head] = float(roc_auc_score(dev.label, logit))
+    head = max(dev_auc, key=dev_auc.get)
+
+    frames = []
+    for name, pairs in [("train", train), ("dev", dev), ("pool", pool), ("test", splits["test"])]:
+        logit = logits_from_pooled(teacher, qv.vectors[qv.rows(pairs.query)],
+                                   av.vectors[av.rows(pair_ad_texts(pairs))], head)
+        frames.append(pd.DataFrame({"split": name, "query": pairs.query, "title": pairs.title,
+                                    "description": pairs.description, "label": pairs.label,
+                                    "teacher_logit": logit.astype(np.float32)}))
+    table = pd.concat(frames, ignore_index=True)
+    table.to_parquet(stage_dir / "pairs.parquet", index=False)
+    qv.save(stage_dir / "teacher_queries")
+    av.save(stage_dir / "teacher_ads")
+    pool_logit = table.loc[table.split == "pool", "teacher_logit"].to_numpy()
+    return {"head": head, "teacher_dev_auc": dev_auc, "pool_size": int(len(pool)),
+            "labelled_size": int(len(train)), "pool_share_p_good_over_half": float((pool_logit > 0).mean()),
+            "train_share_p_good_over_half": float(
+                (table.loc[table.split == "train", "teacher_logit"].to_numpy() > 0).mean())}
+
+
+def _score_outputs(run):
+    import pandas as pd
+
+    from offline.teacher_cache import TextVectors
+
+    d = run.out / "score"
+    return (pd.read_parquet(d / "pairs.parquet"), TextVectors.load(d / "teacher_queries"),
+            TextVectors.load(d / "teacher_ads"))
+
+
+def _cached(table, ads) -> CachedPairs:  # noqa: F821
+    from models.text import ad_text
+    from offline.distill import CachedPairs
+
+    texts = [ad_text(t, d) for t, d in zip(table.title, table.description, strict=True)]
+    return CachedPairs(list(table["query"]), ads.rows(texts), table.teacher_logit.to_numpy(),
+                       table.label.to_numpy())
+
+
+def distill(run, stage_dir: Path) -> dict:
+    """Student = the teacher's first query layers (query tower) and all its layers frozen (ad tower), trained
+    on the teacher's scores of labelled + pool pairs, with the query tower's pooled state aligned to the
+    teacher's."""
+    from offline.distill import freeze_ad_encoder, init_projection_pca, student_config, train_query_tower
+
+    c = run.config
+    teacher = _teacher(run)
+    table, qv, av = _score_outputs(run)
+    cfg = student_config(c.student, c.base, teacher.config.query_prefix, teacher.config.ad_prefix, "student_kd")
+    cfg.recipe.update({"teacher": "bi-encoder 12L", "distill": c.student.loss.model_dump()})
+    student = TwinBERT.from_encoder(cfg, teacher.query_tower.encoder, teacher.tokenizer_dir)
+    for tower in (student.query_tower, student.ad_tower):
+        tower.pooling.load_state_dict(teacher.query_tower.pooling.state_dict())
+    freeze_ad_encoder(student)
+    train_rows = table[table.split.isin(["train", "pool"])]
+    init_projection_pca(student, av.vectors[_cached(train_rows, av).ad_row])
+    hist = train_query_tower(student, _cached(train_rows, av), _cached(table[table.split == "dev"], av), av.vectors,
+                             qv, c.student.loss, c.student.distill_epochs, c.student.distill_lr,
+                             c.student.queries_per_batch, stage_dir, c.seed)
+    student.save(stage_dir / "student")
+    return hist
+
+
+def finetune(run, stage_dir: Path) -> dict:
+    """The distilled student fine-tuned on the labelled pairs; saved as the run's served `student_kd/`."""
+    import shutil
+
+    from offline.distill import freeze_ad_encoder, train_query_tower
+
+    c = run.config
+    table, qv, av = _score_outputs(run)
+    student = TwinBERT.load(run.out / "distill" / "student")
+    freeze_ad_encoder(student)
+    hist = {}
+    if c.student.finetune_epochs:
+        hist = train_query_tower(student, _cached(table[table.split == "train"], av),
+                                 _cached(table[table.split == "dev"], av), av.vectors, qv, c.student.finetune_loss,
+                                 c.student.finetune_epochs, c.student.finetune_lr, c.student.queries_per_batch,
+                                 stage_dir, c.seed)
+    student.config.recipe["finetune"] = c.student.finetune_loss.model_dump()
+    tmp = run.out / ".student_kd.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    student.save(tmp)
+    shutil.rmtree(run.out / "student_kd", ignore_errors=True)
+    tmp.rename(run.out / "student_kd")
+    return hist
+
+
+def labels_only(run, stage_dir: Path) -> dict:
+    """The same student (4-layer query tower, 12-layer ad tower frozen at its initialisation, projections and
+    heads trained) initialised from the base encoder and trained on labels only. Its pooled ad states are the
+    base encoder's mean-pooled states, which the zero-shot baseline reuses."""
+    from offline.distill import (
+        CachedPairs,
+        freeze_ad_encoder,
+        init_projection_pca,
+        student_config,
+        train_query_tower,
+    )
+    from offline.encode import pair_ad_texts
+    from offline.teacher_cache import encode_pooled
+
+    c = run.config
+    probe = TwinBERT.from_base(student_config(c.student, c.base, "", "", "student_labels"))
+    splits = {s: run.split(s) for s in ("train", "dev", "test")}
+    av = encode_pooled(probe, "ad", [a for p in splits.values() for a in pair_ad_texts(p)])
+    av.save(stage_dir / "base_ads")
+    freeze_ad_encoder(probe)
+
+    def cached(p) -> CachedPairs:
+        import numpy as np
+
+        return CachedPairs(p.query, av.rows(pair_ad_texts(p)), np.full(len(p), np.nan), p.label)
+
+    init_projection_pca(probe, av.vectors[cached(splits["train"]).ad_row])
+    from offline.config import LossConfig
+
+    hist = train_query_tower(probe, cached(splits["train"]), cached(splits["dev"]), av.vectors, None,
+                             LossConfig(soft_weight=0, mse_weight=0, hard_weight=1, align_weight=0),
+                             c.baselines.labels_epochs, c.baselines.labels_lr, c.student.queries_per_batch,
+                             stage_dir, c.seed)
+    probe.save(stage_dir / "student_labels")
+    return hist
+
+
+def cdssm(run, stage_dir: Path) -> dict:
+    import torch
+
+    from offline.baselines import train_cdssm
+
+    table, _, _ = _score_outputs(run)
+    model, hist = train_cdssm(table, stage_dir, run.config.baselines.cdssm_epochs, run.config.baselines.cdssm_lr,
+                              run.config.seed)
+    torch.save(model.state_dict(), stage_dir / "cdssm.pt")
+    return hist
+
+
+def _student_kd_logits(run, table, ads) -> dict:
+    from offline.distill import cached_logits
+
+    model = TwinBERT.load(run.out / "student_kd")
+    rows = _cached(table, ads)
+    return cached_logits(model, rows.query, rows.ad_row, ads.vectors)
+
+
+def calibrate(run, stage_dir: Path) -> dict:
+    """Platt scaling of the served head's logit, fitted on dev: relevance = sigmoid(a·logit + b). The served
+    head is the one with the better dev ROC-AUC (`res` on ties: it rescores the retrieved candidates)."""
+    import json
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    table, _, av = _score_outputs(run)
+    dev = table[table.split == "dev"]
+    logits = _student_kd_logits(run, dev, av)
+    y = dev.label.to_numpy()
+    aucs = {h: float(roc_auc_score(y, v)) for h, v in logits.items()}
+    head = "res" if aucs["res"] >= aucs["cos"] - 1e-4 else "cos"
+    lr = LogisticRegression(C=1e4).fit(logits[head].reshape(-1, 1), y)
+    cal = {"head": head, "kind": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0]),
+           "fitted_on": "dev", "dev_roc_auc": aucs}
+    tmp = run.out / "calibration.json.tmp"
+    tmp.write_text(json.dumps(cal, indent=2))
+    tmp.replace(run.out / "calibration.json")
+    p = 1 / (1 + np.exp(-(cal["a"] * logits[head] + cal["b"])))
+    return {**cal, "dev_mean_p": float(p.mean())}
+
+
+def evaluate(run, stage_dir: Path) -> dict:
+    from offline.evaluate import evaluate_run
+
+    return evaluate_run(run, stage_dir)

@@ -17,10 +17,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def optimiser(model: nn.Module, lr: float, total_steps: int, warmup: float = 0.1):
-    """AdamW over trainable parameters with linear warm-up and decay."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+def optimiser(model: nn.Module, lr: float, total_steps: int, warmup: float = 0.1, head_lr_factor: float = 20.0):
+    """AdamW over trainable parameters with linear warm-up and decay. Freshly initialised crossing heads get
+    a larger learning rate than the pretrained encoder, or they barely move in a short fine-tune."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    heads = [p for n, p in named if "_head." in n]
+    rest = [p for n, p in named if "_head." not in n]
+    groups = [{"params": rest, "lr": lr}] + ([{"params": heads, "lr": lr * head_lr_factor}] if heads else [])
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
     warm = max(1, int(total_steps * warmup))
 
     def factor(step: int) -> float:

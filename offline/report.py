@@ -1,0 +1,137 @@
+"""Write the distillation report: metrics.json, report.md and PNG plots (ROC curves, reliability diagram)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+ORDER = ["teacher", "student_kd", "student_kd_cos", "student_labels", "cdssm", "zero_shot", "tfidf"]
+DESCRIPTION = {
+    "teacher": "12-layer e5 bi-encoder fine-tuned on labels",
+    "student_kd": "TwinBERT student, distilled + fine-tuned, served head, calibrated (the one to serve)",
+    "student_kd_cos": "same student, cosine head (what ANN retrieval ranks by)",
+    "student_labels": "same student architecture trained on labels only",
+    "cdssm": "letter-trigram CDSSM trained on the teacher's scores",
+    "zero_shot": "multilingual-e5-small zero-shot cosine",
+    "tfidf": "character 3-5-gram TF-IDF cosine",
+}
+
+
+def write_report(run, metrics: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    plots = {"roc": _plot_roc(metrics, out / "roc.png"), "reliability": _plot_reliability(metrics,
+                                                                                          out / "reliability.png")}
+    public = json.loads(json.dumps(metrics))
+    for m in public["models"].values():
+        m.pop("_roc", None)
+    stage_times = {}
+    for d in sorted(run.out.iterdir()):
+        done = d / "done.json"
+        if done.exists():
+            stage_times[d.name] = round(json.loads(done.read_text())["seconds"], 1)
+    public["stage_seconds"] = stage_times
+    public["machine"] = {"cpu": _cpu(), "platform": platform.platform(), "python": platform.python_version()}
+    public["plots"] = plots
+    (out / "metrics.json").write_text(json.dumps(public, indent=2))
+    (out / "config.json").write_text(run.config.model_dump_json(indent=2))
+    (out / "report.md").write_text(_markdown(public, run))
+
+
+def _markdown(m: dict, run) -> str:
+    lines = [
+        "# Distillation report: German QADSM (official test split)",
+        "",
+        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out {run.out.name and 'runs/de'} "
+        "--config configs/qadsm-de.toml`. Config: `config.json` beside this file.",
+        "",
+        "| model | ROC-AUC | 95% CI | PR-AUC | accuracy (dev threshold) | nDCG@5 | Good in top-1 | Good in top-3 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in ORDER:
+        if name not in m["models"]:
+            continue
+        r = m["models"][name]
+        ndcg = next(v for k, v in r.items() if k.startswith("ndcg_at_"))
+        dens = r["label_density"]
+        lines.append(
+            f"| {name} | {r['roc_auc']:.4f} | {r['roc_auc_ci'][0]:.4f}–{r['roc_auc_ci'][1]:.4f} | {r['pr_auc']:.4f} | "
+            f"{100 * r['accuracy']:.1f} % | {ndcg:.4f} | {dens.get('top1', float('nan')):.3f} | "
+            f"{dens.get('top3', float('nan')):.3f} |"
+        )
+    lines += [
+        "",
+        *(f"- **{k}**: {v}" for k, v in DESCRIPTION.items() if k in m["models"]),
+        "",
+        f"- Gain kept = (AUC_kd − AUC_labels) / (AUC_teacher − AUC_labels) = **{m['gain_kept']:.1%}**",
+        f"- Student AUC / teacher AUC = **{m['kd_over_teacher_auc']:.4f}**",
+        f"- Expected calibration error of student_kd on test: before {m['ece']['before']:.4f}, "
+        f"after Platt scaling on dev {m['ece']['after']:.4f} (head `{m['calibration']['head']}`)",
+        "- nDCG@5 is over test queries with both labels; 'Good in top-k' is the share of Good ads among each "
+        "query's k best-scored ads (queries with ≥ k ads), as in TwinBERT's density table.",
+        "",
+        "## Wall time per stage (seconds)",
+        "",
+        "| stage | seconds |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in m["stage_seconds"].items()),
+        "",
+        f"Machine: {m['machine']['cpu']}.",
+        "",
+        "![ROC curves](roc.png)",
+        "",
+        "![Reliability diagram](reliability.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _plot_roc(m: dict, path: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for name in ORDER:
+        if name in m["models"]:
+            r = m["models"][name]
+            ax.plot(r["_roc"]["fpr"], r["_roc"]["tpr"], label=f"{name} ({r['roc_auc']:.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, German QADSM test")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _plot_reliability(m: dict, path: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for key, style in (("before", "o--"), ("after", "s-")):
+        r = m["reliability"][key]
+        ax.plot(r["confidence"], r["accuracy"], style, label=f"{key} calibration (ECE {m['ece'][key]:.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="predicted relevance", ylabel="observed share Good", title="student_kd reliability (test)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _cpu() -> str:
+    import os
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"

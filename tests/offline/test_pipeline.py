@@ -1,0 +1,100 @@
+"""End to end: `twinrank distill` on tiny self-made data and a tiny base encoder runs every stage, writes
+the report with the promised keys, and resumes (skips finished stages) on a second call."""
+
+import json
+import random
+
+from typer.testing import CliRunner
+
+from offline.cli import app
+
+TOPICS = [("laufschuhe damen", "Laufschuhe für Damen", "jetzt im Sale"),
+          ("immobilien privat", "Wohnung mieten", "ohne Makler"),
+          ("kinderfahrrad", "Fahrräder für Kinder", "im Online Shop"),
+          ("gartenmoebel holz", "Gartenmöbel aus Holz", "günstig bestellen"),
+          ("flug berlin", "Billigflüge nach Berlin", "vergleichen"),
+          ("winterjacke herren", "Herren Jacken", "für den Winter")]
+
+
+def make_data(root):
+    rng = random.Random(0)
+    for split, n in [("train", 96), ("dev", 32), ("test", 48)]:
+        lines = []
+        for i in range(n):
+            q = rng.choice(TOPICS)
+            good = rng.random() < 0.5
+            ad = q if good else rng.choice([t for t in TOPICS if t != q])
+            lines.append(f"{q[0]} {i % 7}\t{ad[1]}\t{ad[2]} {i % 5}\t{'Good' if good else 'Bad'}")
+        (root / f"{split}.txt").write_text("\r\n".join(lines) + "\r\n")
+
+
+def test_distill_runs_all_stages_and_resumes(tmp_path, tiny_base_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    make_data(data)
+    config = tmp_path / "tiny.toml"
+    config.write_text(f"""base = "{tiny_base_dir}"
+threads = 1
+[teacher]
+epochs = 1
+batch_size = 16
+[pool]
+multiplier = 2
+neighbours = 5
+[student]
+query_layers = 2
+ad_layers = 4
+proj_dim = 16
+distill_epochs = 1
+finetune_epochs = 1
+[baselines]
+labels_epochs = 1
+cdssm_epochs = 1
+[eval]
+bootstrap = 20
+""")
+    out = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(app, ["distill", "--data", str(data), "--out", str(out), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    for name in ("teacher", "student_kd", "student_labels", "cdssm", "zero_shot", "tfidf"):
+        m = metrics["models"][name]
+        for key in ("roc_auc", "roc_auc_ci", "pr_auc", "accuracy", "ndcg_at_5"):
+            assert key in m, (name, key)
+        assert 0.0 <= m["roc_auc"] <= 1.0
+    assert {"before", "after"} <= set(metrics["ece"])
+    assert "gain_kept" in metrics
+    assert (out / "report" / "roc.png").stat().st_size > 1000
+    assert (out / "student_kd" / "twinbert.json").exists()
+    cal = json.loads((out / "calibration.json").read_text())
+    assert cal["kind"] == "platt" and cal["head"] in ("cos", "res")
+    # the pool never holds test pairs
+    import pandas as pd
+
+    table = pd.read_parquet(out / "score" / "pairs.parquet")
+    pool_pairs = set(zip(table[table.split == "pool"]["query"], table[table.split == "pool"]["title"], strict=True))
+    test_queries = set(table[table.split == "test"]["query"]) - set(table[table.split == "train"]["query"])
+    assert not any(q in test_queries for q, _ in pool_pairs)
+    assert len(table[table.split == "pool"]) > 0
+
+    again = runner.invoke(app, ["distill", "--data", str(data), "--out", str(out), "--config", str(config)])
+    assert again.exit_code == 0
+    assert "skipped" in again.output
+
+
+def test_missing_data_dir_is_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["distill", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0
+    assert "has no train.txt" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_is_refused(tmp_path):
+    (tmp_path / "train.txt").write_text("q\tt\td\tGood\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[student]\nunknown_knob = 3\n")
+    result = CliRunner().invoke(app, ["distill", "--data", str(tmp_path), "--config", str(bad),
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0
+    assert "invalid config" in result.output
