@@ -22,17 +22,22 @@ def register(app: typer.Typer) -> None:
         from offline.config import RunConfig
         from offline.qadsm import DataError
 
+        def fail(message: str) -> None:
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2)
+
         try:
             cfg = RunConfig.from_file(config)
-        except (FileNotFoundError, ValidationError) as exc:
-            raise typer.BadParameter(str(exc).splitlines()[0] if isinstance(exc, FileNotFoundError) else
-                                     f"invalid config {config}: {exc}") from None
+        except FileNotFoundError as exc:
+            fail(str(exc))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            fail(f"invalid config {config}: {'.'.join(map(str, first['loc']))}: {first['msg']}")
         if not data.startswith("hf:") and not (Path(data) / "train.txt").exists():
-            raise typer.BadParameter(f"{data} has no train.txt (expected a QADSM directory)", param_hint="--data")
+            fail(f"--data {data} has no train.txt (expected a QADSM directory)")
         from offline.pipeline import run_all
 
         try:
             run_all(data, out, cfg, only)
         except DataError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            fail(str(exc))

@@ -66,10 +66,15 @@ def score(run, stage_dir: Path) -> dict:
         dev_auc[head] = float(roc_auc_score(dev.label, logit))
     head = max(dev_auc, key=dev_auc.get)
 
+    named = [("train", train), ("dev", dev), ("pool", pool), ("test", splits["test"])]
+    bi = {name: logits_from_pooled(teacher, qv.vectors[qv.rows(p.query)], av.vectors[av.rows(pair_ad_texts(p))],
+                                   head) for name, p in named}
+    chosen, logits = "bi", bi
+    if run.config.teacher.kind == "ensemble":
+        chosen, logits = _ensemble(run, named, bi, dev_auc)
     frames = []
-    for name, pairs in [("train", train), ("dev", dev), ("pool", pool), ("test", splits["test"])]:
-        logit = logits_from_pooled(teacher, qv.vectors[qv.rows(pairs.query)],
-                                   av.vectors[av.rows(pair_ad_texts(pairs))], head)
+    for name, pairs in named:
+        logit = logits[name]
         frames.append(pd.DataFrame({"split": name, "query": pairs.query, "title": pairs.title,
                                     "description": pairs.description, "label": pairs.label,
                                     "teacher_logit": logit.astype(np.float32)}))
@@ -78,10 +83,38 @@ def score(run, stage_dir: Path) -> dict:
     qv.save(stage_dir / "teacher_queries")
     av.save(stage_dir / "teacher_ads")
     pool_logit = table.loc[table.split == "pool", "teacher_logit"].to_numpy()
-    return {"head": head, "teacher_dev_auc": dev_auc, "pool_size": int(len(pool)),
+    return {"head": head, "teacher": chosen, "teacher_dev_auc": dev_auc, "pool_size": int(len(pool)),
             "labelled_size": int(len(train)), "pool_share_p_good_over_half": float((pool_logit > 0).mean()),
             "train_share_p_good_over_half": float(
                 (table.loc[table.split == "train", "teacher_logit"].to_numpy() > 0).mean())}
+
+
+def _ensemble(run, named, bi: dict, dev_auc: dict) -> tuple[str, dict]:
+    """Score every pair with the cross-encoder too; the teacher is whichever of bi-encoder, cross-encoder or
+    their ensemble (mean of standardised logits) has the best dev ROC-AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    from models.cross_encoder import CrossEncoder
+    from offline.encode import pair_ad_texts
+    from offline.train_cross import cross_logits
+
+    model = CrossEncoder.load(run.out / "teacher" / "cross" / "model")
+    cross = {name: cross_logits(model, p.query, pair_ad_texts(p)) for name, p in named}
+
+    def standard(x: dict) -> dict:
+        mu, sd = x["train"].mean(), x["train"].std() + 1e-6
+        return {k: (v - mu) / sd for k, v in x.items()}
+
+    zb, zc = standard(bi), standard(cross)
+    # keep the bi-encoder's logit scale so soft labels stay probabilities of the same sharpness
+    mu, sd = bi["train"].mean(), bi["train"].std()
+    ens = {k: ((zb[k] + zc[k]) / 2) * sd + mu for k in bi}
+    y = named[1][1].label
+    candidates = {"bi": bi, "cross": cross, "ensemble": ens}
+    aucs = {k: float(roc_auc_score(y, v["dev"])) for k, v in candidates.items()}
+    dev_auc.update({f"teacher_{k}": a for k, a in aucs.items()})
+    best = max(aucs, key=aucs.get)
+    return best, candidates[best]
 
 
 def _score_outputs(run):

@@ -36,7 +36,9 @@ def test_distill_runs_all_stages_and_resumes(tmp_path, tiny_base_dir):
     config.write_text(f"""base = "{tiny_base_dir}"
 threads = 1
 [teacher]
+kind = "ensemble"
 epochs = 1
+cross_epochs = 1
 batch_size = 16
 [pool]
 multiplier = 2
@@ -77,6 +79,9 @@ bootstrap = 20
     test_queries = set(table[table.split == "test"]["query"]) - set(table[table.split == "train"]["query"])
     assert not any(q in test_queries for q, _ in pool_pairs)
     assert len(table[table.split == "pool"]) > 0
+    score_info = json.loads((out / "score" / "done.json").read_text())
+    assert score_info["teacher"] in ("bi", "cross", "ensemble")
+    assert {"teacher_bi", "teacher_cross", "teacher_ensemble"} <= set(score_info["teacher_dev_auc"])
 
     again = runner.invoke(app, ["distill", "--data", str(data), "--out", str(out), "--config", str(config)])
     assert again.exit_code == 0

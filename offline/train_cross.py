@@ -1,0 +1,70 @@
+"""Fine-tune the cross-encoder teacher on labelled pairs, and score any pairs with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from tqdm.auto import tqdm
+
+from models.cross_encoder import CrossEncoder
+from models.losses import hard_bce
+from offline.encode import pair_ad_texts
+from offline.qadsm import Pairs
+from offline.training import EpochCheckpoints, optimiser
+
+
+@torch.no_grad()
+def cross_logits(model: CrossEncoder, queries: list[str], ads: list[str], batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    order = np.argsort([len(q) + len(a) for q, a in zip(queries, ads, strict=True)], kind="stable")
+    out = np.zeros(len(queries), dtype=np.float32)
+    for s in tqdm(range(0, len(order), batch_size), desc="cross-encoder scoring", unit="batch", leave=False):
+        idx = order[s : s + batch_size]
+        out[idx] = model.score([queries[i] for i in idx], [ads[i] for i in idx]).numpy()
+    return out
+
+
+def train_cross(run, stage_dir: Path) -> dict:
+    c = run.config
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    train, dev = run.split("train"), run.split("dev")
+    model = CrossEncoder.from_base(c.base, c.teacher.cross_max_len)
+    for p in model.encoder.embeddings.word_embeddings.parameters():
+        p.requires_grad_(False)
+    hist = _train(model, train, dev, stage_dir, c.teacher.cross_epochs, c.teacher.cross_lr, c.teacher.batch_size,
+                  c.seed)
+    model.save(stage_dir / "model")
+    return hist
+
+
+def _train(model: CrossEncoder, train: Pairs, dev: Pairs, stage_dir: Path, epochs: int, lr: float, batch_size: int,
+           seed: int) -> dict:
+    ads, dev_ads = pair_ad_texts(train), pair_ad_texts(dev)
+    steps = (len(train) + batch_size - 1) // batch_size
+    opt, sched = optimiser(model, lr, steps * epochs)
+    ckpt = EpochCheckpoints(stage_dir)
+    prog = ckpt.resume(model, opt, sched)
+    label = torch.from_numpy(train.label.astype(np.float32))
+    for epoch in range(prog["epoch"] + 1, epochs + 1):
+        model.train()
+        order = np.random.default_rng(seed + epoch).permutation(len(train))
+        bar = tqdm(range(steps), desc=f"cross epoch {epoch}/{epochs}", unit="step")
+        for step in bar:
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            loss = hard_bce(model.score([train.query[i] for i in idx], [ads[i] for i in idx]), label[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        auc = float(roc_auc_score(dev.label, cross_logits(model, dev.query, dev_ads)))
+        tqdm.write(f"cross epoch {epoch}: dev ROC-AUC {auc:.4f}")
+        ckpt.end_epoch(epoch, auc, model, opt, sched)
+    ckpt.load_best(model)
+    prog = ckpt.progress()
+    ckpt.cleanup()
+    return {"dev_history": prog.get("history", []), "best_epoch": prog.get("best_epoch"), "dev_auc": prog["best"]}
