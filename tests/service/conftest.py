@@ -58,7 +58,8 @@ def settings(bundle_root: Path) -> Settings:
     return make_settings(bundle_root)
 
 
-@pytest.fixture
-def client(settings: Settings):
-    with TestClient(create_app(settings)) as c:
+@pytest.fixture(scope="module")
+def client(_pristine_root: Path):
+    """An app over the shared pristine bundle root (read-only: tests that publish use `bundle_root`)."""
+    with TestClient(create_app(make_settings(_pristine_root))) as c:
         yield c
