@@ -21,8 +21,22 @@ def dev_auc(model: TwinBERT, dev: Pairs) -> dict[str, float]:
     return {h: float(roc_auc_score(dev.label, score_pairs(model, dev, h))) for h in ("cos", "res")}
 
 
+def in_batch_contrastive(q: torch.Tensor, a: torch.Tensor, label: torch.Tensor, queries: list[str],
+                         temperature: float = 0.05) -> torch.Tensor:
+    """InfoNCE for each Good pair: its ad against every other ad in the batch (the e5 pretraining objective),
+    which gives many negatives per step for free. Ads labelled Good for the same query are not negatives."""
+    pos = torch.nonzero(label > 0.5).squeeze(-1)
+    if len(pos) == 0:
+        return q.new_zeros(())
+    sim = (q[pos] @ a.T) / temperature
+    same = torch.tensor([[queries[i] == queries[j] and label[j] > 0.5 and i != j for j in range(len(queries))]
+                         for i in pos.tolist()])
+    sim = sim.masked_fill(same, torch.finfo(sim.dtype).min)
+    return torch.nn.functional.cross_entropy(sim, pos)
+
+
 def train_on_labels(model: TwinBERT, train: Pairs, dev: Pairs, stage_dir: Path, epochs: int, lr: float,
-                    batch_size: int, seed: int) -> dict:
+                    batch_size: int, seed: int, inbatch_weight: float = 0.0) -> dict:
     """Train, keep the epoch with the best dev ROC-AUC (max over heads); returns the dev history."""
     for tower in {id(t): t for t in (model.query_tower, model.ad_tower)}.values():
         tower.freeze_embeddings()
@@ -44,6 +58,8 @@ def train_on_labels(model: TwinBERT, train: Pairs, dev: Pairs, stage_dir: Path, 
             heads = model.heads(q, a)
             y = label[idx]
             loss = hard_bce(heads["cos"], y) + hard_bce(heads["res"], y)
+            if inbatch_weight:
+                loss = loss + inbatch_weight * in_batch_contrastive(q, a, y, [train.query[i] for i in idx])
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
