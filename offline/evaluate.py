@@ -50,7 +50,7 @@ def evaluate_run(run, stage_dir: Path) -> dict:
 
     base = TwinBERT.from_base(TwinBERTConfig(base=c.base, query_layers=-1, ad_layers=-1, shared=True, proj_dim=None,
                                              query_max_len=c.student.query_max_len, ad_max_len=c.student.ad_max_len))
-    bq = encode_pooled(base, "query", [q for f in parts.values() for q in f["query"]])
+    bq = encode_pooled(base, "query", [q for f in parts.values() for q in f["query"]], label="zero-shot")
     scores["zero_shot"] = {}
     for s, f in parts.items():
         q = bq.vectors[bq.rows(list(f["query"]))]

@@ -202,7 +202,7 @@ def labels_only(run, stage_dir: Path) -> dict:
     c = run.config
     probe = TwinBERT.from_base(student_config(c.student, c.base, "", "", "student_labels"))
     splits = {s: run.split(s) for s in ("train", "dev", "test")}
-    av = encode_pooled(probe, "ad", [a for p in splits.values() for a in pair_ad_texts(p)])
+    av = encode_pooled(probe, "ad", [a for p in splits.values() for a in pair_ad_texts(p)], label="base")
     av.save(stage_dir / "base_ads")
     freeze_ad_encoder(probe)
 

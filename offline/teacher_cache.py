@@ -40,10 +40,11 @@ class TextVectors:
         return cls(json.loads(path.with_suffix(".json").read_text()), np.load(path.with_suffix(".npy")))
 
 
-def encode_pooled(model: TwinBERT, route: str, texts: list[str]) -> TextVectors:
+def encode_pooled(model: TwinBERT, route: str, texts: list[str], label: str = "teacher") -> TextVectors:
+    """Pooled states of the distinct `texts` through `model`'s `route` tower."""
     unique = list(dict.fromkeys(texts))
     return TextVectors(unique, encode_texts(model.tower(route), model.tokenizer(route), unique, pooled=True,
-                                            desc=f"teacher {route}s"))
+                                            desc=f"{label} {route} texts"))
 
 
 def logits_from_pooled(model: TwinBERT, q_pooled: np.ndarray, a_pooled: np.ndarray, head: str) -> np.ndarray:
