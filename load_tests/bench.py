@@ -32,6 +32,9 @@ class BenchOptions:
     quick: bool = False
     work: Path = Path("runs/bench")
     threads: int = 1
+    sweep: tuple[float, ...] = (25, 50, 100, 150, 200, 300, 400, 600)
+    server_env: dict[str, str] = field(default_factory=dict)
+    e2e_name: str = "end_to_end"
     command: str = "twinrank bench"
 
 
@@ -60,10 +63,11 @@ def _ad_texts(queries_path: str | None, queries: list[str], n: int = 500) -> tup
 
 def _section(name: str, fn) -> dict:
     _log(f"{name}: start (load {load_average()})")
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     before = load_average()
     result = fn()
-    result["_meta"] = {"ran_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.perf_counter() - t0, 1),
+    result["_meta"] = {"ran_at": started, "seconds": round(time.perf_counter() - t0, 1),
                        "load_average_before": before, "load_average_after": load_average()}
     _log(f"{name}: done in {result['_meta']['seconds']} s")
     return result
@@ -115,16 +119,21 @@ def run_bench(opts: BenchOptions) -> dict:
             build_s = round(time.perf_counter() - t0, 1)
             _log(f"bundle {version.name} ready after {build_s} s")
             res = end_to_end(work, bundles, opts.queries, duration=10 if opts.quick else 30,
-                             sweep_duration=5 if opts.quick else 15)
+                             sweep_rates=opts.sweep, sweep_duration=5 if opts.quick else 15,
+                             server_env=opts.server_env)
             return res | {"bundle_build_s": build_s, "queries": q_source}
 
-        sec["end_to_end"] = _section("end to end", e2e)
+        sec[opts.e2e_name] = _section(opts.e2e_name, e2e)
     if "generator" in parts:
         from load_tests.bench_e2e import generator_overhead
 
         sec["generator"] = _section("generator overhead", lambda: generator_overhead(
             work, duration=2 if opts.quick else 5))
 
+    if opts.only and perf_path.exists():  # merge with parts another run wrote meanwhile
+        latest = json.loads(perf_path.read_text()).get("sections", {})
+        mine = _section_names(parts, opts.e2e_name)
+        sec = doc["sections"] = {**latest, **{k: v for k, v in sec.items() if k in mine}}
     doc.update(headline(sec))
     doc["machine"] = describe()
     doc["command"] = opts.command
@@ -136,6 +145,12 @@ def run_bench(opts: BenchOptions) -> dict:
     for p in write_perf(opts.out, doc):
         _log(f"wrote {p}")
     return doc
+
+
+def _section_names(parts: list[str], e2e_name: str) -> set[str]:
+    names = {"teacher": "teacher_vs_student", "encode": "query_encoding", "retrieval": "retrieval",
+             "e2e": e2e_name, "generator": "generator"}
+    return {names[p] for p in parts}
 
 
 def headline(sec: dict) -> dict:

@@ -100,9 +100,11 @@ def markdown(doc: dict) -> str:
                          f"{a['recall_at_100']:.3f} | {a['speedup_vs_exact_p50']}×, "
                          f"{a.get('cpu_speedup_vs_exact_p50')}× |")
         lines.append("")
-    if e2e := sec.get("end_to_end"):
+    for name in sorted(k for k in sec if k.startswith("end_to_end")):
+        e2e = sec[name]
         b = e2e["bundle"]
-        lines += ["## 4. End to end: POST /rank over HTTP, query only, top 10", "",
+        title = "" if name == "end_to_end" else f" — variant `{name}`"
+        lines += [f"## 4. End to end: POST /rank over HTTP, query only, top 10{title}", "",
                   f"Bundle: {b['n_ads']:,} ads, index {b['factory']} {b['search_params']}, dim {b['dim']} "
                   f"(built in {e2e.get('bundle_build_s')} s; synthetic catalog and vectors, real exported student "
                   f"query tower). Server settings: {e2e['server_env']} (the query cache is off so every request "
@@ -144,19 +146,24 @@ def plots(doc: dict, out: Path) -> list[Path]:
 
     sec = doc.get("sections", {})
     written = []
-    if (e2e := sec.get("end_to_end")) and e2e.get("sweep"):
-        from load_tests.report import plot
+    from load_tests.report import plot
 
-        sw = e2e["sweep"]
-        for name in plot({"runs": sw["runs"], "slo": sw["slo"]}, out, stem="rank_1M"):
-            written.append(out / name)
+    for key in sorted(k for k in sec if k.startswith("end_to_end")):
+        e2e = sec[key]
+        sw = e2e.get("sweep") or {"runs": [], "slo": {"p99_ms": 20.0}}
+        runs = sorted(sw["runs"] + e2e.get("fixed_rate", {}).get("runs", []), key=lambda r: r["offered_rps"])
+        if runs:
+            stem = "rank_1M" + key.removeprefix("end_to_end")
+            for name in plot({"runs": runs, "slo": sw["slo"]}, out, stem=stem):
+                written.append(out / name)
     if ts := sec.get("teacher_vs_student"):
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.bar(["teacher\ncross-encoder", "student\nTwinBERT"], [ts["teacher"]["p50_ms"], ts["student"]["p50_ms"]],
+        key = "cpu_p50_ms" if "cpu_p50_ms" in ts["teacher"] else "p50_ms"
+        ax.bar(["teacher\ncross-encoder", "student\nTwinBERT"], [ts["teacher"][key], ts["student"][key]],
                color=["#b55", "#5a5"])
         ax.set_yscale("log")
-        ax.set_ylabel("ms to score 100 ads (p50, log)")
-        ax.set_title(f"Student {ts['speedup_p50']}× faster")
+        ax.set_ylabel(f"ms to score 100 ads ({key.removesuffix('_ms').replace('_', ' ')}, log)")
+        ax.set_title(f"Student {ts.get('speedup_cpu_p50', ts['speedup_p50'])}× less CPU than the teacher")
         fig.tight_layout()
         fig.savefig(out / "teacher_vs_student.png", dpi=110)
         plt.close(fig)

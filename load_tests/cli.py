@@ -80,13 +80,23 @@ def bench(
     quick: bool = typer.Option(False, help="Small sizes (for a smoke run), not the reported figures."),
     work: Path = typer.Option(Path("runs/bench"), help="Scratch directory: exported models, vectors, bundles."),
     threads: int = typer.Option(1, min=1, help="Threads for ONNX Runtime / PyTorch / FAISS in parts 1-3."),
+    sweep: str = typer.Option("25,50,100,150,200,300,400,600", help="Offered rates of the end-to-end sweep."),
+    server_env: str = typer.Option("", help="Service settings for the e2e part, e.g. "
+                                   "TWINRANK_ENCODER_PRECISION=int8,TWINRANK_ORT_INTRA_OP_THREADS=1"),
+    e2e_name: str = typer.Option("end_to_end", help="Section name for the e2e result (variants beside the default)."),
 ) -> None:
     """Benchmarks, side by side in one run: teacher vs student, query encoding, retrieval, end-to-end /rank."""
     from load_tests.bench import BenchOptions, run_bench
+    from load_tests.sweep import parse_rates
 
     try:
-        run_bench(BenchOptions(out=out, bundle=bundle, only=[p for p in only.split(",") if p],
-                               queries=str(queries) if queries else None, quick=quick, work=work, threads=threads,
+        env = dict(kv.split("=", 1) for kv in server_env.split(",") if kv)
+        if not e2e_name.startswith("end_to_end"):
+            raise ValueError(f"--e2e-name must start with 'end_to_end', got {e2e_name!r}")
+        run_bench(BenchOptions(sweep=tuple(parse_rates(sweep)), server_env=env, e2e_name=e2e_name, out=out,
+                               bundle=bundle,
+                               only=[p for p in only.split(",") if p], queries=str(queries) if queries else None,
+                               quick=quick, work=work, threads=threads,
                                command=shlex.join(["twinrank", "bench", *sys.argv[2:]])))
     except (ValueError, FileNotFoundError, TimeoutError, RuntimeError) as exc:
         _fail(str(exc))

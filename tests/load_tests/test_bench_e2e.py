@@ -34,6 +34,17 @@ def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
     assert out["sweep"]["max_rps_meeting_slo"] == 40
     assert out["bundle"]["n_ads"] == 3000
 
+    from load_tests.bench import headline
+    from load_tests.bench_report import write_perf
+
+    doc = {"sections": {"end_to_end": out}} | headline({"end_to_end": out})
+    assert doc["rank_p99_ms_at_200rps_1M_ads"] == run["latency_ms"]["p99_ms"]
+    assert doc["max_rps_at_p99_20ms"] == 40
+    paths = write_perf(tmp_path / "perf", doc)
+    md = (tmp_path / "perf" / "perf.md").read_text()
+    assert "Where the time goes" in md and "Server CPU" in md
+    assert {p.name for p in paths} >= {"perf.json", "perf.md", "rank_1M_latency_vs_rate.png"}
+
 
 def test_generator_overhead_against_trivial_server(tmp_path):
     out = generator_overhead(tmp_path, rates=(100, 200), duration=1.0)
