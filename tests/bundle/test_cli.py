@@ -1,0 +1,57 @@
+"""`twinrank index build|update`, `bundle validate|rollback`: results, and one-line errors (no traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from offline.cli import app
+from service.bundle import read_current, version_dirs
+from tests.bundle.helpers import catalog_rows, write_jsonl
+
+runner = CliRunner()
+
+
+def _one_line_error(result, *needles: str) -> None:
+    assert result.exit_code == 1, result.output
+    out = result.output.strip()
+    assert out.startswith("error: ") and "\n" not in out and "Traceback" not in out, out
+    for n in needles:
+        assert n in out, out
+
+
+def test_build_update_validate_rollback(root: Path, model_dir: Path, catalog: Path, tmp_path: Path) -> None:
+    first = read_current(root)
+    r = runner.invoke(app, ["index", "build", "--model", str(model_dir), "--catalog", str(catalog),
+                            "--bundles", str(root), "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    second = read_current(root)
+    assert second != first and "published" in r.output
+    (tmp_path / "del.txt").write_text("ad0005\n")
+    r = runner.invoke(app, ["index", "update", "--bundles", str(root), "--delete", str(tmp_path / "del.txt")])
+    assert r.exit_code == 0 and "0 encoded" in r.output and "1 deleted" in r.output, r.output
+    r = runner.invoke(app, ["bundle", "validate", str(root)])
+    assert r.exit_code == 0 and r.output.startswith("ok "), r.output
+    r = runner.invoke(app, ["bundle", "rollback", "--bundles", str(root)])
+    assert r.exit_code == 0 and read_current(root) == second
+    assert len(version_dirs(root)) == 3
+
+
+def test_cli_errors_are_one_line(root: Path, model_dir: Path, tmp_path: Path) -> None:
+    rows = catalog_rows(5)
+    rows[2]["bid"] = -1
+    bad = write_jsonl(tmp_path / "bad.jsonl", rows)
+    r = runner.invoke(app, ["index", "build", "--model", str(model_dir), "--catalog", str(bad), "--bundles",
+                            str(root)])
+    _one_line_error(r, "row 3", "bid")
+    r = runner.invoke(app, ["index", "build", "--model", str(tmp_path), "--catalog", str(bad), "--bundles",
+                            str(root)])
+    _one_line_error(r, "model.json")
+    v = version_dirs(root)[-1]
+    (v / "ads.faiss").write_bytes(b"x")
+    _one_line_error(runner.invoke(app, ["bundle", "validate", str(v)]), "ads.faiss")
+    _one_line_error(runner.invoke(app, ["bundle", "rollback", "--bundles", str(root)]), "roll back")
+    _one_line_error(runner.invoke(app, ["index", "update", "--bundles", str(root)]), "nothing to do")
+    _one_line_error(runner.invoke(app, ["export", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]),
+                    "twinbert.json")
