@@ -13,6 +13,10 @@ from offline.qadsm import Pairs, read_split
 from offline.stages import console, run_stage
 from offline.training import seed_everything
 
+# Bumped when stage code changes what the student stages produce, so finished runs redo those stages.
+# v2: uncentred, bias-free PCA init of the projections.
+STUDENT_RECIPE = "student-v2"
+
 
 class Run:
     """Paths and data of one distillation run."""
@@ -41,17 +45,18 @@ def run_all(data: str, out: Path, config: RunConfig, only: list[str] | None = No
     (out / "config.json").write_text(config.model_dump_json(indent=2))
     run = Run(data, out, config)
     c = config
+    distill_part = c.student.model_dump(exclude={"finetune_epochs", "finetune_lr", "finetune_loss"})
+    labels_part = (c.student.query_layers, c.student.ad_layers, c.student.proj_dim, c.baselines.labels_epochs,
+                   c.baselines.labels_lr)
     plan = [
         ("teacher", run.key(c.teacher), "teacher"),
         ("score", run.key(c.teacher, c.pool), "score"),
-        ("distill", run.key(c.teacher, c.pool, c.student.model_dump(exclude={"finetune_epochs", "finetune_lr",
-                                                                            "finetune_loss"})), "distill"),
-        ("finetune", run.key(c.teacher, c.pool, c.student), "finetune"),
-        ("labels", run.key(c.student.query_layers, c.student.ad_layers, c.student.proj_dim, c.baselines.labels_epochs,
-                           c.baselines.labels_lr), "labels_only"),
+        ("distill", run.key(c.teacher, c.pool, distill_part, STUDENT_RECIPE), "distill"),
+        ("finetune", run.key(c.teacher, c.pool, c.student, STUDENT_RECIPE), "finetune"),
+        ("labels", run.key(labels_part, STUDENT_RECIPE), "labels_only"),
         ("cdssm", run.key(c.teacher, c.pool, c.baselines.cdssm_epochs, c.baselines.cdssm_lr), "cdssm"),
-        ("calibrate", run.key(c.teacher, c.pool, c.student), "calibrate"),
-        ("evaluate", run.key(c, "eval-v1"), "evaluate"),
+        ("calibrate", run.key(c.teacher, c.pool, c.student, STUDENT_RECIPE), "calibrate"),
+        ("evaluate", run.key(c, STUDENT_RECIPE, "eval-v1"), "evaluate"),
     ]
     infos = {}
     for name, key, fn_name in plan:

@@ -197,13 +197,17 @@ def labels_only(run, stage_dir: Path) -> dict:
         train_query_tower,
     )
     from offline.encode import pair_ad_texts
-    from offline.teacher_cache import encode_pooled
+    from offline.teacher_cache import TextVectors, encode_pooled
 
     c = run.config
     probe = TwinBERT.from_base(student_config(c.student, c.base, "", "", "student_labels"))
     splits = {s: run.split(s) for s in ("train", "dev", "test")}
-    av = encode_pooled(probe, "ad", [a for p in splits.values() for a in pair_ad_texts(p)], label="base")
-    av.save(stage_dir / "base_ads")
+    cache = stage_dir / "base_ads"
+    if cache.with_suffix(".npy").exists():  # encoding is the slow part: a rerun of this stage keeps it
+        av = TextVectors.load(cache)
+    else:
+        av = encode_pooled(probe, "ad", [a for p in splits.values() for a in pair_ad_texts(p)], label="base")
+        av.save(cache)
     freeze_ad_encoder(probe)
 
     def cached(p) -> CachedPairs:
