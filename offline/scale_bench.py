@@ -1,7 +1,7 @@
 """Scale measurements for the bundle issue: encode throughput, index build time/memory, recall@100, latency.
 
-    python -m offline.scale_bench index --sizes 100000,1000000 --out reports/bundle/scale_index.json
-    python -m offline.scale_bench encode --model models/e5-untrained --out reports/bundle/scale_encode.json
+    python -m offline.scale_bench index --sizes 100000,1000000      # → reports/bundle/scale.json "index"
+    python -m offline.scale_bench encode --model MODEL_DIR            # → reports/bundle/scale.json "encode"
 
 Recall is measured on FAISS's `SyntheticDataset` (intrinsic dimension ~10, L2-normalised so inner product
 is cosine, as with our embeddings); uniformly random vectors are a degenerate worst case for any ANN index.
@@ -42,6 +42,14 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem, 1), "python": platform.python_version(),
             "faiss": faiss.__version__, "onnxruntime": onnxruntime.__version__,
             "note": "CPU shared with other jobs (a training run) during measurement"}
+
+
+def _save(out: Path, section: str, results: dict) -> None:
+    """Write `results` under `section` of the report file, keeping the other sections."""
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report[section] = results
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _rss_mib() -> float:
@@ -106,13 +114,12 @@ def bench_index(n: int, nq: int, k: int, efs: list[int], factory: str | None, bu
 
 @app.command("index")
 def index_cmd(sizes: str = "100000,1000000", nq: int = 1000, k: int = 100, efs: str = "64,100,128,192,256",
-              factory: str | None = None, build_threads: int = 2, out: Path = Path("reports/bundle/scale_index.json")):
+              factory: str | None = None, build_threads: int = 2, out: Path = Path("reports/bundle/scale.json")):
     """Build time/memory, recall@k vs exact and one-thread query latency on synthetic unit vectors."""
     results = {"machine": machine(), "command": f"python -m offline.scale_bench index --sizes {sizes}", "runs": []}
     for n in (int(s) for s in sizes.split(",")):
         results["runs"].append(bench_index(n, nq, k, [int(e) for e in efs.split(",")], factory, build_threads))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
+        _save(out, "index", results)
         typer.echo(json.dumps(results["runs"][-1]))
 
 
@@ -124,7 +131,7 @@ def fake_ads(n: int, seed: int = 0) -> list[str]:
 
 @app.command("encode")
 def encode_cmd(model: Path = typer.Option(...), n: int = 512, batch_size: int = 64, threads: str = "1,2",
-               out: Path = Path("reports/bundle/scale_encode.json")):
+               out: Path = Path("reports/bundle/scale.json")):
     """Ads/s of the exported ad tower, fp32 and int8, at the given ONNX Runtime thread counts."""
     from offline.encode_catalog import ad_tower, encode_texts
     from offline.export import read_model_dir
@@ -144,8 +151,7 @@ def encode_cmd(model: Path = typer.Option(...), n: int = 512, batch_size: int = 
             results["runs"].append({"variant": variant, "threads": th, "seconds": round(s, 2),
                                     "ads_per_s": round(n / s, 1)})
             typer.echo(json.dumps(results["runs"][-1]))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+            _save(out, "encode", results)
 
 
 if __name__ == "__main__":

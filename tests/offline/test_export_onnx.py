@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -74,15 +75,16 @@ def test_int8_runs_and_stays_close(model: TwinBERT, exported: Path) -> None:
     assert (exported / "ad_encoder.int8.onnx").stat().st_size < (exported / "ad_encoder.onnx").stat().st_size
 
 
-def test_model_json_and_refusals(model: TwinBERT, exported: Path) -> None:
+def test_model_json_and_refusals(model: TwinBERT, exported: Path, tmp_path: Path) -> None:
     info = read_model_dir(exported)
     assert info["calibration"] == {"head": "res", "kind": "identity", "a": 1.0, "b": 0.0}
     assert info["dim"] == 16 and info["heads"]["cos"]["scale"] == pytest.approx(float(model.cos_head.scale))
     with pytest.raises(ExportError, match="exists"):
         export_model(model, exported)
-    (exported / "res_head.onnx").write_bytes(b"broken")
+    damaged = Path(shutil.copytree(exported, tmp_path / "damaged"))
+    (damaged / "res_head.onnx").write_bytes(b"broken")
     with pytest.raises(ExportError, match="res_head.onnx"):
-        read_model_dir(exported)
+        read_model_dir(damaged)
 
 
 def test_load_run_dir_with_calibration(model: TwinBERT, tmp_path: Path) -> None:
