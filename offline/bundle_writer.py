@@ -29,6 +29,7 @@ from service.bundle import (
 )
 
 LOCK_NAME = ".lock"
+ROLLED_BACK_NAME = "ROLLED_BACK"  # versions rolled back from, one per line; rollback never returns to them
 TMP_PREFIX = ".tmp-"
 DEFAULT_KEEP = 3
 
@@ -149,14 +150,19 @@ def prune(root: Path, keep: int) -> list[Path]:
 
 
 def rollback(root: str | Path) -> str:
-    """Switch CURRENT to the newest valid version older than the current one; returns its name."""
+    """Switch CURRENT to the newest valid version older than the current one; returns its name.
+
+    The version rolled back from is remembered in ROLLED_BACK, so a later rollback (after a newer build)
+    skips it instead of going back to the version that was just abandoned.
+    """
     root = Path(root)
     with root_lock(root):
         current = read_current(root)
         if current is None:
             raise BundleError(f"{root / CURRENT_NAME}: missing, nothing to roll back", root / CURRENT_NAME)
         cur_seq = version_seq(current) or 0
-        older = [p for p in version_dirs(root) if (version_seq(p.name) or 0) < cur_seq]
+        rolled_back = rolled_back_versions(root)
+        older = [p for p in version_dirs(root) if (version_seq(p.name) or 0) < cur_seq and p.name not in rolled_back]
         errors = []
         for p in reversed(older):
             try:
@@ -164,10 +170,19 @@ def rollback(root: str | Path) -> str:
             except BundleError as e:
                 errors.append(str(e))
                 continue
+            with open(root / ROLLED_BACK_NAME, "a", encoding="utf-8") as f:
+                f.write(current + "\n")
+                f.flush()
+                os.fsync(f.fileno())
             switch_current(root, p.name)
             return p.name
         detail = f" (skipped invalid: {'; '.join(errors)})" if errors else ""
         raise BundleError(f"{root}: no valid version older than {current} to roll back to{detail}", root)
+
+
+def rolled_back_versions(root: Path) -> set[str]:
+    path = root / ROLLED_BACK_NAME
+    return set(path.read_text(encoding="utf-8").split()) if path.exists() else set()
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

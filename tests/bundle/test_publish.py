@@ -33,6 +33,9 @@ def test_second_build_switches_current_and_rollback_goes_back(root: Path, model_
     with pytest.raises(BundleError, match="no valid version older"):
         bundle_writer.rollback(root)
     assert read_current(root) == first
+    v3 = build_bundle(model_dir, catalog, root, progress=False)  # a fix after the rollback...
+    assert read_current(root) == v3.name
+    assert bundle_writer.rollback(root) == first  # ...rolled back skips the abandoned v2
 
 
 def test_rollback_skips_a_damaged_older_version(root: Path, model_dir: Path, catalog: Path) -> None:
