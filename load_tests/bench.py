@@ -21,6 +21,7 @@ from pathlib import Path
 from load_tests.machine import describe, load_average
 
 PARTS = ("teacher", "encode", "retrieval", "e2e", "generator")
+_COMMAND = ["twinrank bench"]  # the command line of this run, recorded with each part it ran
 
 
 @dataclass
@@ -67,7 +68,7 @@ def _section(name: str, fn) -> dict:
     t0 = time.perf_counter()
     before = load_average()
     result = fn()
-    result["_meta"] = {"ran_at": started, "seconds": round(time.perf_counter() - t0, 1),
+    result["_meta"] = {"ran_at": started, "seconds": round(time.perf_counter() - t0, 1), "command": _COMMAND[0],
                        "load_average_before": before, "load_average_after": load_average()}
     _log(f"{name}: done in {result['_meta']['seconds']} s")
     return result
@@ -76,6 +77,7 @@ def _section(name: str, fn) -> dict:
 def run_bench(opts: BenchOptions) -> dict:
     from load_tests.queries import load_queries
 
+    _COMMAND[0] = opts.command
     bad = [p for p in opts.only if p not in PARTS]
     if bad:
         raise ValueError(f"--only: unknown part(s) {bad}; parts are {list(PARTS)}")
@@ -137,6 +139,7 @@ def run_bench(opts: BenchOptions) -> dict:
     doc.update(headline(sec))
     doc["machine"] = describe()
     doc["command"] = opts.command
+    doc["commands"] = sorted({s["_meta"]["command"] for s in sec.values() if "command" in s.get("_meta", {})})
     doc["queries"] = q_source
     doc["quick"] = opts.quick
     doc["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -161,7 +164,14 @@ def headline(sec: dict) -> dict:
     speedup = ts.get("speedup_cpu_p50", ts.get("speedup_p50"))
     p99 = e2e.get("fixed_rate", {}).get("runs", [{}])[0].get("latency_ms", {}).get("p99_ms") if e2e else None
     max_rps = e2e.get("sweep", {}).get("max_rps_meeting_slo") if e2e else None
+    variants = {}
+    for name, v in sec.items():
+        if name.startswith("end_to_end_"):
+            variants[name] = {"server_env": v.get("server_env"),
+                              "rank_p99_ms_at_200rps_1M_ads": v["fixed_rate"]["runs"][0]["latency_ms"]["p99_ms"],
+                              "max_rps_at_p99_20ms": v.get("sweep", {}).get("max_rps_meeting_slo")}
     return {
+        "e2e_variants": variants,
         "student_vs_teacher_speedup_100_ads": speedup,
         "rank_p99_ms_at_200rps_1M_ads": p99,
         "max_rps_at_p99_20ms": max_rps,

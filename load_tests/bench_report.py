@@ -11,7 +11,7 @@ def _fmt(x, nd: int = 2) -> str:
     return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
 
 
-def where_time_goes(e2e: dict) -> list[str]:
+def where_time_goes(e2e: dict, cores: int = 2) -> list[str]:
     """A paragraph decomposing the fixed-rate run's latency: server stages, server CPU, the rest."""
     if not e2e or "fixed_rate" not in e2e:
         return []
@@ -36,6 +36,8 @@ def where_time_goes(e2e: dict) -> list[str]:
     if cpu is not None:
         lines.append(f"- Server CPU {cpu:.2f} ms per request → {cpu * run['offered_rps'] / 1000:.2f} of the machine's "
                      f"cores at {run['offered_rps']:g} req/s (generator: {run['generator_core_share']:.2f} core).")
+        lines.append(f"- At that cost {cores} idle cores saturate near {cores * 1000 / cpu:.0f} req/s (an upper bound: "
+                     "queueing makes p99 grow well before it).")
     return lines
 
 
@@ -44,7 +46,9 @@ def markdown(doc: dict) -> str:
     m = doc.get("machine", {})
     t = doc.get("targets", {})
     lines = ["# twinrank performance", "",
-             f"- command: `{doc.get('command')}`" + (" (quick smoke sizes)" if doc.get("quick") else ""),
+             "- commands (each part below names the one that produced it): "
+             + "; ".join(f"`{c}`" for c in doc.get("commands") or [doc.get("command")])
+             + (" (quick smoke sizes)" if doc.get("quick") else ""),
              f"- machine: {m.get('summary')}; {m.get('os')}; Python {m.get('python')}; "
              f"versions {m.get('versions')}",
              "- the machine was shared with a training run and other work; each part records the load average "
@@ -112,7 +116,7 @@ def markdown(doc: dict) -> str:
                   "scheduled send time.", "", "Fixed rate:", ""]
         lines += run_rows(e2e["fixed_rate"]["runs"])
         lines += ["", "Server stages at the fixed rate:", ""] + stage_rows(e2e["fixed_rate"]["runs"][0])
-        lines += where_time_goes(e2e)
+        lines += where_time_goes(e2e, m.get("usable_cores") or 2)
         sw = e2e.get("sweep")
         if sw:
             lines += ["", f"Sweep (SLO p99 ≤ {sw['slo']['p99_ms']:g} ms): highest passing rate "
@@ -129,12 +133,12 @@ def markdown(doc: dict) -> str:
                          f"{r['latency_p99_ms']:.2f} | {r['send_lag_p99_ms']:.2f} | "
                          f"{r['generator_cpu_us_per_request']} | {r['generator_core_share']} |")
         lines += ["", f"Highest rate with send-lag p99 ≤ 5 ms: {g['max_rate_send_lag_p99_under_5ms']} req/s.", ""]
-    lines += ["## Load around each part", "", "| part | ran at | seconds | load before | load after |",
-              "| --- | --- | ---: | --- | --- |"]
+    lines += ["## Load around each part", "", "| part | started | seconds | load before | load after | command |",
+              "| --- | --- | ---: | --- | --- | --- |"]
     for name, s in sec.items():
         meta = s.get("_meta", {})
         lines.append(f"| {name} | {meta.get('ran_at')} | {meta.get('seconds')} | {meta.get('load_average_before')} "
-                     f"| {meta.get('load_average_after')} |")
+                     f"| {meta.get('load_average_after')} | `{meta.get('command', '')}` |")
     return "\n".join(lines) + "\n"
 
 

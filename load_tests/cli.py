@@ -13,6 +13,15 @@ from pathlib import Path
 import typer
 
 
+def portable_command(prog: str, args: list[str]) -> str:
+    """The command line as typed, with absolute paths shortened to `…/<last three parts>` (no machine paths)."""
+    out = []
+    for a in args:
+        p = Path(a)
+        out.append("…/" + "/".join(p.parts[-3:]) if p.is_absolute() and len(p.parts) > 3 else a)
+    return shlex.join(["twinrank", prog, *out])
+
+
 def _fail(msg: str) -> None:
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(2)
@@ -60,7 +69,7 @@ def loadtest(
             timeout=timeout, max_conns=max_conns, warmup=warmup, ready_timeout=ready_timeout,
             slo=Slo(p99_ms=slo_ms, max_error_rate=max_error_rate), seed=seed, progress=not quiet,
         )
-        doc = run_loadtest(spec, out, command=shlex.join(["twinrank", "loadtest", *sys.argv[2:]]))
+        doc = run_loadtest(spec, out, command=portable_command("loadtest", sys.argv[2:]))
     except (ValueError, FileNotFoundError, TimeoutError) as exc:
         _fail(str(exc))
         return
@@ -97,7 +106,7 @@ def bench(
                                bundle=bundle,
                                only=[p for p in only.split(",") if p], queries=str(queries) if queries else None,
                                quick=quick, work=work, threads=threads,
-                               command=shlex.join(["twinrank", "bench", *sys.argv[2:]])))
+                               command=portable_command("bench", sys.argv[2:])))
     except (ValueError, FileNotFoundError, TimeoutError, RuntimeError) as exc:
         _fail(str(exc))
 

@@ -21,7 +21,8 @@ class EchoServer:
 
     `stall(i)` > 0 blocks the whole event loop that long (time.sleep) before answering request i: the
     server then neither reads nor accepts, as when a real worker hangs. `status(i)` picks the status code.
-    `arrivals` records each request's arrival time (time.monotonic), for tests.
+    `arrivals` records each request's arrival time (time.monotonic), for tests. `idle_timeout` closes
+    keep-alive connections left idle that long.
     """
 
     def __init__(
@@ -29,10 +30,12 @@ class EchoServer:
         delay: Callable[[int], float] | None = None,
         stall: Callable[[int], float] | None = None,
         status: Callable[[int], int] | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.delay = delay
         self.stall = stall
         self.status = status
+        self.idle_timeout = idle_timeout  # close keep-alive connections idle this long (as uvicorn does)
         self.arrivals: list[float] = []
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
@@ -42,7 +45,10 @@ class EchoServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.idle_timeout)
+                except TimeoutError:
+                    return
                 length = 0
                 for line in head.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")

@@ -105,9 +105,20 @@ class Pool:
         self._free = asyncio.Condition()
         self.waiting = 0
 
+    def _pop_live(self) -> Connection | None:
+        """The most recently used idle connection the server has not closed (uvicorn drops idle
+        keep-alive connections after a few seconds; writing into one would be a spurious reset)."""
+        while self.idle:
+            conn = self.idle.pop()
+            if not (conn.reader.at_eof() or conn.writer.is_closing()):
+                return conn
+            conn.close()
+            self.n_open -= 1
+        return None
+
     async def acquire(self) -> Connection:
-        if self.idle:
-            return self.idle.pop()
+        if (conn := self._pop_live()) is not None:
+            return conn
         if self.n_open >= self.max_conns:
             self.waiting += 1
             try:
@@ -115,8 +126,8 @@ class Pool:
                     await self._free.wait_for(lambda: bool(self.idle) or self.n_open < self.max_conns)
             finally:
                 self.waiting -= 1
-            if self.idle:
-                return self.idle.pop()
+            if (conn := self._pop_live()) is not None:
+                return conn
         self.n_open += 1
         try:
             reader, writer = await asyncio.open_connection(self.target.host, self.target.port, limit=1 << 20)

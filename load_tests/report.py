@@ -15,6 +15,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be read
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
