@@ -41,7 +41,7 @@ def calibration_from_samples(model, ads: list[dict], categories: list) -> dict:
 
 
 def build_default_bundle(root: Path, base: str = "multilingual-e5-small", n_ads: int = 300,
-                         query_layers: int = 12, threads: int = 2) -> Path:
+                         layers: int = 12, query_layers: int | None = None, threads: int = 2) -> Path:
     """Publish a default bundle under `root` and return its version directory."""
     import torch
 
@@ -52,7 +52,7 @@ def build_default_bundle(root: Path, base: str = "multilingual-e5-small", n_ads:
 
     torch.set_num_threads(threads)
     log.info("loading base encoder %s", base)
-    config = TwinBERTConfig(base=base, query_layers=query_layers, ad_layers=12, proj_dim=None,
+    config = TwinBERTConfig(base=base, query_layers=query_layers or layers, ad_layers=layers, proj_dim=None,
                             recipe={"kind": "default-bundle", "training": "none (packaged base encoder)"})
     model = TwinBERT.from_base(config).eval()
     ads = sample_ads(n_ads)
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundles", type=Path, default=Path("bundles"), help="bundle root")
     parser.add_argument("--base", default="multilingual-e5-small")
     parser.add_argument("--ads", type=int, default=300, help="size of the sample catalog")
-    parser.add_argument("--query-layers", type=int, default=12)
+    parser.add_argument("--layers", type=int, default=12, help="encoder layers of the ad tower")
+    parser.add_argument("--query-layers", type=int, default=None, help="query tower layers (default: --layers)")
     parser.add_argument("--force", action="store_true", help="build even if a bundle exists")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         log.error("error: building the default bundle needs the offline extras: pip install -e '.[offline]'")
         return 2
-    version_dir = build_default_bundle(args.bundles, args.base, args.ads, args.query_layers)
+    version_dir = build_default_bundle(args.bundles, args.base, args.ads, args.layers, args.query_layers)
     log.info("published %s", version_dir)
     return 0
 

@@ -21,9 +21,9 @@ def tiny_model(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
-def tiny_model_b(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second model (other random weights), for bundle swaps."""
-    return tiny_model_dir(tiny_base_dir, tmp_path_factory.mktemp("tiny-model-b") / "model", seed=1)
+def catalog_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another catalog (other ad ids), for the next bundle version in swap tests."""
+    return write_catalog(tmp_path_factory.mktemp("catalog-b") / "ads.jsonl", n=30, seed=1, prefix="bd")
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ def test_sample_catalog_is_valid_and_deterministic(tmp_path: Path) -> None:
 
 def test_builds_once_and_serves(tiny_base_dir: Path, tmp_path: Path) -> None:
     root = tmp_path / "bundles"
-    version_dir = default_bundle.build_default_bundle(root, base=str(tiny_base_dir), n_ads=60, query_layers=4)
+    version_dir = default_bundle.build_default_bundle(root, base=str(tiny_base_dir), n_ads=60, layers=4, query_layers=2)
     m = verify_bundle(version_dir)
     assert read_current(root) == version_dir.name and m.index.n_ads == 60
     assert m.calibration.head == "cos" and m.calibration.kind == "platt"

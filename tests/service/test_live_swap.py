@@ -21,7 +21,9 @@ def _traffic(url: str, stop: threading.Event, log: list, errors: list) -> None:
         while not stop.is_set():
             body = {"query": f"{QUERIES[i % len(QUERIES)]} {i}", "top_k": 5}
             if i % 3 == 0:
-                body["ads"] = [{"ad_id": "ad0001"}, {"ad_id": f"n{i}", "title": "Laufschuhe", "bid": 1, "p_click": .1}]
+                # ad0001 is stored in the old bundle and encoded from its text in the new one
+                body["ads"] = [{"ad_id": "ad0001", "title": "Laufschuhe", "bid": 1, "p_click": .1},
+                               {"ad_id": f"n{i}", "title": "Wohnung mieten", "bid": 2, "p_click": .05}]
             t0 = time.perf_counter()
             try:
                 r = http.post("/rank", json=body)
@@ -34,7 +36,7 @@ def _traffic(url: str, stop: threading.Event, log: list, errors: list) -> None:
             i += 1
 
 
-def test_swap_under_traffic_fails_no_request(bundle_root, tiny_model_b, catalog) -> None:
+def test_swap_under_traffic_fails_no_request(bundle_root, tiny_model, catalog_b) -> None:
     old = current_version_dir(bundle_root).name
     settings = make_settings(bundle_root, watch_interval_s=0.1)
     with running_server(settings) as (url, _):
@@ -43,7 +45,7 @@ def test_swap_under_traffic_fails_no_request(bundle_root, tiny_model_b, catalog)
         for t in clients:
             t.start()
         time.sleep(1.0)
-        new = build_tiny_bundle(tiny_model_b, catalog, bundle_root).name  # publishes and switches CURRENT
+        new = build_tiny_bundle(tiny_model, catalog_b, bundle_root).name  # publishes and switches CURRENT
         deadline = time.monotonic() + 60
         while not any(v == new for _, v in log[-20:]):
             assert time.monotonic() < deadline and not errors, errors[:3]
@@ -67,15 +69,20 @@ def test_graceful_shutdown_drains_in_flight_requests(bundle_root) -> None:
     with running_server(settings) as (url, server):
         def one(i: int) -> None:
             try:
-                r = httpx.post(f"{url}/rank", json={"query": f"winterjacke {i}", "top_k": 40}, timeout=30)
+                ads = [{"ad_id": f"x{j}", "title": f"Winterjacke {j}", "bid": 1, "p_click": .1} for j in range(200)]
+                r = httpx.post(f"{url}/rank", json={"query": f"winterjacke {i}", "ads": ads}, timeout=30)
                 results.append(r.status_code)
             except httpx.HTTPError as exc:
                 results.append(repr(exc))
 
+        ranker = server.config.app.state.ranker
         threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
         for t in threads:
             t.start()
-        time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while ranker.inflight == 0:  # wait until a request is being ranked
+            assert time.monotonic() < deadline
+            time.sleep(0.0005)
         server.should_exit = True  # what SIGTERM does: stop accepting, finish what is in flight
         for t in threads:
             t.join()
