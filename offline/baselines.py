@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
-from tqdm.auto import tqdm
 
 from models.cdssm import CDSSM
 from models.losses import DistillationLoss
 from models.text import ad_text
 from offline.pool import char_tfidf, fold
-from offline.training import EpochCheckpoints, optimiser
+from offline.training import fit
 
 
 @torch.no_grad()
@@ -33,29 +32,18 @@ def train_cdssm(table, stage_dir: Path, epochs: int, lr: float, seed: int, batch
     t_logit = torch.from_numpy(train.teacher_logit.to_numpy().astype(np.float32))
     label = torch.from_numpy(train.label.to_numpy().astype(np.float32))
     loss_fn = DistillationLoss(soft_weight=1.0, hard_weight=0.5)
-    steps = (len(q) + batch - 1) // batch
-    opt, sched = optimiser(model, lr, steps * epochs, warmup=0.02)
-    ckpt = EpochCheckpoints(stage_dir)
-    prog = ckpt.resume(model, opt, sched)
-    for epoch in range(prog["epoch"] + 1, epochs + 1):
-        model.train()
-        order = np.random.default_rng(seed + epoch).permutation(len(q))
-        for step in tqdm(range(steps), desc=f"cdssm epoch {epoch}/{epochs}", unit="step"):
-            idx = order[step * batch : (step + 1) * batch]
-            logit = model([q[i] for i in idx], [a[i] for i in idx])
-            r = torch.from_numpy(idx)
-            loss = loss_fn(logit, t_logit[r], label[r])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+
+    def batch_loss(idx: np.ndarray) -> torch.Tensor:
+        r = torch.from_numpy(idx)
+        return loss_fn(model([q[i] for i in idx], [a[i] for i in idx]), t_logit[r], label[r])
+
+    def dev_metric() -> tuple[float, str]:
         auc = float(roc_auc_score(dev.label, cdssm_logits(model, dq, da)))
-        tqdm.write(f"cdssm epoch {epoch}: dev ROC-AUC {auc:.4f}")
-        ckpt.end_epoch(epoch, auc, model, opt, sched)
-    ckpt.load_best(model)
-    prog = ckpt.progress()
-    ckpt.cleanup()
-    return model, {"dev_history": prog.get("history", []), "best_epoch": prog.get("best_epoch")}
+        return auc, f"dev ROC-AUC {auc:.4f}"
+
+    hist = fit(model, stage_dir, n_items=len(q), batch_size=batch, epochs=epochs, lr=lr, seed=seed,
+               batch_loss=batch_loss, dev_metric=dev_metric, desc="cdssm epoch", clip=None, warmup=0.02)
+    return model, hist
 
 
 def tfidf_scores(fit_texts: list[str], queries: list[str], ads: list[str]) -> np.ndarray:

@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
-from tqdm.auto import tqdm
 
-from models.losses import DistillationLoss
+from models.losses import DistillationLoss, cosine_alignment
 from models.twinbert import TwinBERT, TwinBERTConfig
 from offline.config import LossConfig, StudentConfig
 from offline.encode import encode_texts, unique_index
 from offline.teacher_cache import TextVectors
-from offline.training import EpochCheckpoints, optimiser
+from offline.training import fit
 
 
 @dataclass
@@ -95,44 +94,28 @@ def train_query_tower(model: TwinBERT, train: CachedPairs, dev: CachedPairs, ad_
     has_teacher = not np.isnan(train.teacher_logit).any()
     t_query = (torch.from_numpy(teacher_queries.vectors[teacher_queries.rows(queries)])
                if teacher_queries is not None and loss_cfg.align_weight else None)
-    steps = (len(queries) + queries_per_batch - 1) // queries_per_batch
-    opt, sched = optimiser(model, lr, steps * epochs)
-    ckpt = EpochCheckpoints(stage_dir)
-    prog = ckpt.resume(model, opt, sched)
-    for epoch in range(prog["epoch"] + 1, epochs + 1):
-        model.train()
-        order = np.random.default_rng(seed + epoch).permutation(len(queries))
-        bar = tqdm(range(steps), desc=f"epoch {epoch}/{epochs}", unit="step")
-        for step in bar:
-            batch = order[step * queries_per_batch : (step + 1) * queries_per_batch]
-            pooled = model.query_tower.pooled(**tok([queries[i] for i in batch]))
-            q = model.query_tower.project(pooled)
-            rows = np.concatenate([by_query[i] for i in batch])
-            local = torch.from_numpy(np.concatenate([np.full(len(by_query[i]), j) for j, i in enumerate(batch)]))
-            a = model.ad_tower.project(feats[torch.from_numpy(train.ad_row[rows])])
-            heads = model.heads(q[local], a)
-            r = torch.from_numpy(rows)
-            loss = pooled.new_zeros(())
-            for logit in heads.values():
-                loss = loss + loss_fn(logit, t_logit[r] if has_teacher else None, label[r])
-            if t_query is not None:
-                from models.losses import cosine_alignment
 
-                loss = loss + loss_cfg.align_weight * cosine_alignment(pooled, t_query[torch.from_numpy(batch)])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+    def batch_loss(batch: np.ndarray) -> torch.Tensor:
+        pooled = model.query_tower.pooled(**tok([queries[i] for i in batch]))
+        q = model.query_tower.project(pooled)
+        rows = np.concatenate([by_query[i] for i in batch])
+        local = torch.from_numpy(np.concatenate([np.full(len(by_query[i]), j) for j, i in enumerate(batch)]))
+        a = model.ad_tower.project(feats[torch.from_numpy(train.ad_row[rows])])
+        r = torch.from_numpy(rows)
+        loss = pooled.new_zeros(())
+        for logit in model.heads(q[local], a).values():
+            loss = loss + loss_fn(logit, t_logit[r] if has_teacher else None, label[r])
+        if t_query is not None:
+            loss = loss + loss_cfg.align_weight * cosine_alignment(pooled, t_query[torch.from_numpy(batch)])
+        return loss
+
+    def dev_metric() -> tuple[float, str]:
         logits = cached_logits(model, dev.query, dev.ad_row, ad_pooled)
         aucs = {k: float(roc_auc_score(dev.label, v)) for k, v in logits.items()}
-        tqdm.write(f"epoch {epoch}: dev ROC-AUC cos={aucs['cos']:.4f} res={aucs['res']:.4f}")
-        ckpt.end_epoch(epoch, max(aucs.values()), model, opt, sched)
-    ckpt.load_best(model)
-    prog = ckpt.progress()
-    ckpt.cleanup()
-    return {"dev_history": prog.get("history", []), "best_epoch": prog.get("best_epoch")}
+        return max(aucs.values()), f"dev ROC-AUC cos={aucs['cos']:.4f} res={aucs['res']:.4f}"
+
+    return fit(model, stage_dir, n_items=len(queries), batch_size=queries_per_batch, epochs=epochs, lr=lr,
+               seed=seed, batch_loss=batch_loss, dev_metric=dev_metric)
 
 
 def _group(qi: np.ndarray, n: int) -> list[np.ndarray]:

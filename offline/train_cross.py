@@ -13,7 +13,7 @@ from models.cross_encoder import CrossEncoder
 from models.losses import hard_bce
 from offline.encode import pair_ad_texts
 from offline.qadsm import Pairs
-from offline.training import EpochCheckpoints, optimiser
+from offline.training import fit
 
 
 @torch.no_grad()
@@ -43,28 +43,15 @@ def train_cross(run, stage_dir: Path) -> dict:
 def _train(model: CrossEncoder, train: Pairs, dev: Pairs, stage_dir: Path, epochs: int, lr: float, batch_size: int,
            seed: int) -> dict:
     ads, dev_ads = pair_ad_texts(train), pair_ad_texts(dev)
-    steps = (len(train) + batch_size - 1) // batch_size
-    opt, sched = optimiser(model, lr, steps * epochs)
-    ckpt = EpochCheckpoints(stage_dir)
-    prog = ckpt.resume(model, opt, sched)
     label = torch.from_numpy(train.label.astype(np.float32))
-    for epoch in range(prog["epoch"] + 1, epochs + 1):
-        model.train()
-        order = np.random.default_rng(seed + epoch).permutation(len(train))
-        bar = tqdm(range(steps), desc=f"cross epoch {epoch}/{epochs}", unit="step")
-        for step in bar:
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            loss = hard_bce(model.score([train.query[i] for i in idx], [ads[i] for i in idx]), label[idx])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+
+    def batch_loss(idx: np.ndarray) -> torch.Tensor:
+        return hard_bce(model.score([train.query[i] for i in idx], [ads[i] for i in idx]), label[idx])
+
+    def dev_metric() -> tuple[float, str]:
         auc = float(roc_auc_score(dev.label, cross_logits(model, dev.query, dev_ads)))
-        tqdm.write(f"cross epoch {epoch}: dev ROC-AUC {auc:.4f}")
-        ckpt.end_epoch(epoch, auc, model, opt, sched)
-    ckpt.load_best(model)
-    prog = ckpt.progress()
-    ckpt.cleanup()
-    return {"dev_history": prog.get("history", []), "best_epoch": prog.get("best_epoch"), "dev_auc": prog["best"]}
+        return auc, f"dev ROC-AUC {auc:.4f}"
+
+    hist = fit(model, stage_dir, n_items=len(train), batch_size=batch_size, epochs=epochs, lr=lr, seed=seed,
+               batch_loss=batch_loss, dev_metric=dev_metric, desc="cross epoch")
+    return {**hist, "dev_auc": hist["dev_best"]}

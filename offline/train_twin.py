@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
-from tqdm.auto import tqdm
 
 from models.losses import hard_bce
 from models.twinbert import TwinBERT
 from offline.encode import pair_ad_texts, score_pairs
 from offline.qadsm import Pairs
-from offline.training import EpochCheckpoints, optimiser
+from offline.training import fit
 
 
 def dev_auc(model: TwinBERT, dev: Pairs) -> dict[str, float]:
@@ -42,34 +41,21 @@ def train_on_labels(model: TwinBERT, train: Pairs, dev: Pairs, stage_dir: Path, 
         tower.freeze_embeddings()
     q_tok, a_tok = model.tokenizer("query"), model.tokenizer("ad")
     ads = pair_ad_texts(train)
-    steps_per_epoch = (len(train) + batch_size - 1) // batch_size
-    opt, sched = optimiser(model, lr, steps_per_epoch * epochs)
-    ckpt = EpochCheckpoints(stage_dir)
-    prog = ckpt.resume(model, opt, sched)
     label = torch.from_numpy(train.label.astype(np.float32))
-    for epoch in range(prog["epoch"] + 1, epochs + 1):
-        model.train()
-        order = np.random.default_rng(seed + epoch).permutation(len(train))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", unit="step")
-        for step in bar:
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            q = model.query_tower(**q_tok([train.query[i] for i in idx]))
-            a = model.ad_tower(**a_tok([ads[i] for i in idx]))
-            heads = model.heads(q, a)
-            y = label[idx]
-            loss = hard_bce(heads["cos"], y) + hard_bce(heads["res"], y)
-            if inbatch_weight:
-                loss = loss + inbatch_weight * in_batch_contrastive(q, a, y, [train.query[i] for i in idx])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+
+    def batch_loss(idx: np.ndarray) -> torch.Tensor:
+        q = model.query_tower(**q_tok([train.query[i] for i in idx]))
+        a = model.ad_tower(**a_tok([ads[i] for i in idx]))
+        heads = model.heads(q, a)
+        y = label[idx]
+        loss = hard_bce(heads["cos"], y) + hard_bce(heads["res"], y)
+        if inbatch_weight:
+            loss = loss + inbatch_weight * in_batch_contrastive(q, a, y, [train.query[i] for i in idx])
+        return loss
+
+    def dev_metric() -> tuple[float, str]:
         aucs = dev_auc(model, dev)
-        tqdm.write(f"epoch {epoch}: dev ROC-AUC cos={aucs['cos']:.4f} res={aucs['res']:.4f}")
-        ckpt.end_epoch(epoch, max(aucs.values()), model, opt, sched)
-    ckpt.load_best(model)
-    prog = ckpt.progress()
-    ckpt.cleanup()
-    return {"dev_history": prog.get("history", []), "best_epoch": prog.get("best_epoch")}
+        return max(aucs.values()), f"dev ROC-AUC cos={aucs['cos']:.4f} res={aucs['res']:.4f}"
+
+    return fit(model, stage_dir, n_items=len(train), batch_size=batch_size, epochs=epochs, lr=lr, seed=seed,
+               batch_loss=batch_loss, dev_metric=dev_metric)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 
 def seed_everything(seed: int) -> None:
@@ -76,3 +78,37 @@ class EpochCheckpoints:
     def cleanup(self) -> None:
         for name in ("last.pt", "best.pt"):
             (self.dir / name).unlink(missing_ok=True)
+
+
+def fit(model: nn.Module, stage_dir: Path, *, n_items: int, batch_size: int, epochs: int, lr: float, seed: int,
+        batch_loss: Callable[[np.ndarray], torch.Tensor], dev_metric: Callable[[], tuple[float, str]],
+        desc: str = "epoch", clip: float | None = 1.0, warmup: float = 0.1) -> dict:
+    """The loop every stage shares: shuffled mini-batches of item indices, one optimiser step each, a dev
+    metric after each epoch, the best epoch's weights kept, and resumption from the last finished epoch.
+
+    `batch_loss(indices)` returns the loss of one batch; `dev_metric()` returns (value to maximise, log text).
+    """
+    steps = (n_items + batch_size - 1) // batch_size
+    opt, sched = optimiser(model, lr, steps * epochs, warmup)
+    ckpt = EpochCheckpoints(stage_dir)
+    prog = ckpt.resume(model, opt, sched)
+    for epoch in range(prog["epoch"] + 1, epochs + 1):
+        model.train()
+        order = np.random.default_rng(seed + epoch).permutation(n_items)
+        bar = tqdm(range(steps), desc=f"{desc} {epoch}/{epochs}", unit="step")
+        for step in bar:
+            loss = batch_loss(order[step * batch_size : (step + 1) * batch_size])
+            opt.zero_grad()
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        metric, text = dev_metric()
+        tqdm.write(f"{desc} {epoch}: {text}")
+        ckpt.end_epoch(epoch, metric, model, opt, sched)
+    ckpt.load_best(model)
+    prog = ckpt.progress()
+    ckpt.cleanup()
+    return {"dev_history": prog.get("history", []), "best_epoch": prog.get("best_epoch"), "dev_best": prog["best"]}
