@@ -60,3 +60,25 @@ def test_locustfile_runs_headless_against_local_server(echo, tmp_path):
     stats = (tmp_path / "lc_stats.csv").read_text()
     aggregated = [line for line in stats.splitlines() if line.startswith(",Aggregated")][0].split(",")
     assert int(aggregated[2]) >= 2 and int(aggregated[3]) == 0, res.stderr[-2000:]  # requests, failures
+
+
+def test_ads_mode_requests_are_accepted_by_the_real_service(tiny_base_dir, tmp_path):
+    """Both /rank modes in one run: stored ads from the bundle's table and synthetic ads the service encodes."""
+    from load_tests.bench_e2e import Server, free_port
+    from load_tests.loadtest import LoadTestSpec, run_loadtest
+
+    model = tiny_model_dir(tiny_base_dir, tmp_path / "model")
+    vec_path, _ = synthetic_vectors(tmp_path, 500, dim=16, nq=5)
+    root = tmp_path / "bundles"
+    version = build_synthetic_bundle(root, model, vec_path, factory="Flat")
+    server = Server(root, free_port(), tmp_path / "serve.log")
+    try:
+        for table in (version / "ads.parquet", None):
+            doc = run_loadtest(LoadTestSpec(url=server.url, rates=[20], duration=1.0, warmup=0, ads_ratio=0.5,
+                                            ads_per_request=5, ads_table=str(table) if table else None,
+                                            ready_timeout=120, progress=False), None)
+            run = doc["runs"][0]
+            assert run["errors"] == {} and run["ok"] == 20, (run["errors"], server.log_path.read_text()[-2000:])
+            assert set(run["latency_by_mode_ms"]) == {"ads", "query"}
+    finally:
+        server.stop()
