@@ -57,7 +57,7 @@ def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, fa
     from offline.bundle_writer import link_or_copy, new_staging_dir, publish
     from offline.export import read_model_dir
     from offline.index_build import copy_model_files, manifest_fields, write_index
-    from service.bundle import VECTORS_FILE, current_version_dir, load_manifest
+    from service.bundle import VECTORS_FILE, BundleError, current_version_dir, load_manifest
 
     vectors = np.load(vectors_path, mmap_mode="r")
     n = vectors.shape[0]
@@ -66,7 +66,7 @@ def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, fa
         m = load_manifest(cur)
         if m.index.n_ads == n and m.index.factory == factory:
             return cur
-    except Exception:  # no bundle yet, or an unreadable one: build a fresh version
+    except (BundleError, OSError, ValueError):  # no bundle yet, or an unreadable one: build a fresh version
         pass
     info = read_model_dir(student_dir)
     if info["dim"] != vectors.shape[1]:
