@@ -78,7 +78,7 @@ def test_int8_runs_and_stays_close(model: TwinBERT, exported: Path) -> None:
 def test_model_json_and_refusals(model: TwinBERT, exported: Path, tmp_path: Path) -> None:
     info = read_model_dir(exported)
     assert info["calibration"] == {"head": "res", "kind": "identity", "a": 1.0, "b": 0.0}
-    assert info["dim"] == 16 and info["heads"]["cos"]["scale"] == pytest.approx(float(model.cos_head.scale))
+    assert info["dim"] == 16 and info["heads"]["cos"]["scale"] == pytest.approx(model.cos_head.scale.item())
     with pytest.raises(ExportError, match="exists"):
         export_model(model, exported)
     damaged = Path(shutil.copytree(exported, tmp_path / "damaged"))
