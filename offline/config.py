@@ -21,6 +21,7 @@ class TeacherConfig(_Strict):
     lr: float = Field(4e-5, gt=0)
     batch_size: int = Field(32, ge=1)
     inbatch_weight: float = Field(0.0, ge=0, description="weight of the in-batch InfoNCE term (bi-encoder)")
+    head_lr_factor: float = Field(1.0, gt=0, description="crossing heads' learning rate / the encoder's")
     cross_epochs: int = Field(2, ge=1)
     cross_lr: float = Field(3e-5, gt=0)
     cross_max_len: int = Field(96, ge=8)

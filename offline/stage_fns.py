@@ -17,7 +17,8 @@ def teacher(run, stage_dir: Path) -> dict:
                                                   ad_max_len=c.student.ad_max_len,
                                                   recipe={"role": "teacher", "kind": "bi-encoder"}))
         hist = train_on_labels(model, run.split("train"), run.split("dev"), stage_dir, c.teacher.epochs,
-                               c.teacher.lr, c.teacher.batch_size, c.seed, c.teacher.inbatch_weight)
+                               c.teacher.lr, c.teacher.batch_size, c.seed, c.teacher.inbatch_weight,
+                               c.teacher.head_lr_factor)
         model.save(stage_dir / "bi")
         best = hist["dev_history"][[h["epoch"] for h in hist["dev_history"]].index(hist["best_epoch"])]
         info["bi"] = {**hist, "dev_auc": best["dev"]}

@@ -82,14 +82,14 @@ class EpochCheckpoints:
 
 def fit(model: nn.Module, stage_dir: Path, *, n_items: int, batch_size: int, epochs: int, lr: float, seed: int,
         batch_loss: Callable[[np.ndarray], torch.Tensor], dev_metric: Callable[[], tuple[float, str]],
-        desc: str = "epoch", clip: float | None = 1.0, warmup: float = 0.1) -> dict:
+        desc: str = "epoch", clip: float | None = 1.0, warmup: float = 0.1, head_lr_factor: float = 20.0) -> dict:
     """The loop every stage shares: shuffled mini-batches of item indices, one optimiser step each, a dev
     metric after each epoch, the best epoch's weights kept, and resumption from the last finished epoch.
 
     `batch_loss(indices)` returns the loss of one batch; `dev_metric()` returns (value to maximise, log text).
     """
     steps = (n_items + batch_size - 1) // batch_size
-    opt, sched = optimiser(model, lr, steps * epochs, warmup)
+    opt, sched = optimiser(model, lr, steps * epochs, warmup, head_lr_factor)
     ckpt = EpochCheckpoints(stage_dir)
     prog = ckpt.resume(model, opt, sched)
     for epoch in range(prog["epoch"] + 1, epochs + 1):
