@@ -42,8 +42,8 @@ def _markdown(m: dict, run) -> str:
     lines = [
         "# Distillation report: German QADSM (official test split)",
         "",
-        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out {run.out.name and 'runs/de'} "
-        "--config configs/qadsm-de.toml`. Config: `config.json` beside this file.",
+        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out {run.out} --config <config>`; "
+        "the resolved config is `config.json` beside this file.",
         "",
         "| model | ROC-AUC | 95% CI | PR-AUC | accuracy (dev threshold) | nDCG@5 | Good in top-1 | Good in top-3 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -263,13 +263,12 @@ def calibrate(run, stage_dir: Path) -> dict:
     aucs = {h: float(roc_auc_score(y, v)) for h, v in logits.items()}
     head = "res" if aucs["res"] >= aucs["cos"] - 1e-4 else "cos"
     lr = LogisticRegression(C=1e4).fit(logits[head].reshape(-1, 1), y)
-    cal = {"head": head, "kind": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0]),
-           "fitted_on": "dev", "dev_roc_auc": aucs}
+    cal = {"head": head, "kind": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
     tmp = run.out / "calibration.json.tmp"
-    tmp.write_text(json.dumps(cal, indent=2))
+    tmp.write_text(json.dumps(cal, indent=2))  # the bundle's calibration schema: exactly these keys
     tmp.replace(run.out / "calibration.json")
     p = 1 / (1 + np.exp(-(cal["a"] * logits[head] + cal["b"])))
-    return {**cal, "dev_mean_p": float(p.mean())}
+    return {**cal, "fitted_on": "dev", "dev_roc_auc": aucs, "dev_mean_p": float(p.mean())}
 
 
 def evaluate(run, stage_dir: Path) -> dict:
