@@ -47,7 +47,7 @@ def load_run(run: str | Path) -> tuple[TwinBERT, Calibration | None, dict]:
         except ValueError as e:
             raise ExportError(f"{cal_file}: invalid calibration ({e.errors()[0]['msg']})") from e
     metrics: dict = {}
-    for name in ("metrics.json", "report.json"):
+    for name in ("metrics.json", "report/metrics.json", "report.json"):
         if (run_dir / name).exists():
             loaded = json.loads((run_dir / name).read_text())
             metrics = loaded if isinstance(loaded, dict) else {}

@@ -83,6 +83,14 @@ bootstrap = 20
     assert score_info["teacher"] in ("bi", "cross", "ensemble")
     assert {"teacher_bi", "teacher_cross", "teacher_ensemble"} <= set(score_info["teacher_dev_auc"])
 
+    # the run is what `twinrank export` takes: checkpoint, calibration and metrics
+    from offline.export import export_model, load_run
+
+    model, calibration, run_metrics = load_run(out)
+    assert calibration is not None and calibration.head == cal["head"]
+    assert run_metrics["models"]["student_kd"]["roc_auc"] == metrics["models"]["student_kd"]["roc_auc"]
+    assert (export_model(model, tmp_path / "exported", calibration, int8=False) / "model.json").exists()
+
     again = runner.invoke(app, ["distill", "--data", str(data), "--out", str(out), "--config", str(config)])
     assert again.exit_code == 0
     assert "skipped" in again.output
