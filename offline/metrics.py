@@ -113,6 +113,9 @@ def model_metrics(y_dev: np.ndarray, s_dev: np.ndarray, y: np.ndarray, s: np.nda
     }
 
 
-def gain_kept(auc_kd: float, auc_labels: float, auc_teacher: float) -> float:
-    """Share of the teacher's AUC gain over the labels-only student that the distilled student keeps."""
+def gain_kept(auc_kd: float, auc_labels: float, auc_teacher: float) -> float | None:
+    """Share of the teacher's AUC gain over the labels-only student that the distilled student keeps; None when
+    the teacher has no gain to keep (it is no better than the labels-only student)."""
+    if auc_teacher - auc_labels <= 1e-9:
+        return None
     return float((auc_kd - auc_labels) / (auc_teacher - auc_labels))

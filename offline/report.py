@@ -63,7 +63,8 @@ def _markdown(m: dict, run) -> str:
         "",
         *(f"- **{k}**: {v}" for k, v in DESCRIPTION.items() if k in m["models"]),
         "",
-        f"- Gain kept = (AUC_kd − AUC_labels) / (AUC_teacher − AUC_labels) = **{m['gain_kept']:.1%}**",
+        "- Gain kept = (AUC_kd − AUC_labels) / (AUC_teacher − AUC_labels) = "
+        + (f"**{m['gain_kept']:.1%}**" if m["gain_kept"] is not None else "n/a (the teacher is no better)"),
         f"- Student AUC / teacher AUC = **{m['kd_over_teacher_auc']:.4f}**",
         f"- Expected calibration error of student_kd on test: before {m['ece']['before']:.4f}, "
         f"after Platt scaling on dev {m['ece']['after']:.4f} (head `{m['calibration']['head']}`)",

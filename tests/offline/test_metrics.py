@@ -49,3 +49,4 @@ def test_label_density_and_gain_kept():
     s = np.array([0.9, 0.1, 0.8, 0.2])
     assert label_density(y, s, ["a", "a", "b", "b"], 1) == 0.5
     assert abs(gain_kept(0.85, 0.80, 0.90) - 0.5) < 1e-12
+    assert gain_kept(0.85, 0.80, 0.80) is None
