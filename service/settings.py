@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     ort_inter_op_threads: int = Field(1, ge=0)
     faiss_threads: int = Field(1, ge=1)
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda: ORT CUDA provider and FAISS on GPU")
-    encoder_precision: Literal["fp32", "int8"] = Field("fp32", description="int8 falls back to fp32 if absent")
+    # int8 query tower: 2.6x less encode CPU, German QADSM test ROC-AUC 0.8400 vs 0.8421 fp32 (models/de export report)
+    encoder_precision: Literal["fp32", "int8"] = Field("int8", description="int8 falls back to fp32 if absent")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
