@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+from contextlib import contextmanager
 from pathlib import Path
 
 ORDER = ["teacher", "student_kd", "student_kd_cos", "student_labels", "cdssm", "zero_shot", "tfidf"]
@@ -87,42 +88,39 @@ def _markdown(m: dict, run) -> str:
     return "\n".join(lines)
 
 
-def _plot_roc(m: dict, path: Path) -> str:
+@contextmanager
+def _square_plot(path: Path, xlabel: str, ylabel: str, title: str, legend_loc: str):
+    """A 6×6 in. axes with the diagonal drawn; saved to `path` (PNG) when the block ends."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 6))
-    for name in ORDER:
-        if name in m["models"]:
-            r = m["models"][name]
-            ax.plot(r["_roc"]["fpr"], r["_roc"]["tpr"], label=f"{name} ({r['roc_auc']:.3f})")
+    yield ax
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, German QADSM test")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc=legend_loc, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_roc(m: dict, path: Path) -> str:
+    with _square_plot(path, "false positive rate", "true positive rate", "ROC, test split", "lower right") as ax:
+        for name in ORDER:
+            if name in m["models"]:
+                r = m["models"][name]
+                ax.plot(r["_roc"]["fpr"], r["_roc"]["tpr"], label=f"{name} ({r['roc_auc']:.3f})")
     return path.name
 
 
 def _plot_reliability(m: dict, path: Path) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 6))
-    for key, style in (("before", "o--"), ("after", "s-")):
-        r = m["reliability"][key]
-        ax.plot(r["confidence"], r["accuracy"], style, label=f"{key} calibration (ECE {m['ece'][key]:.3f})")
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="predicted relevance", ylabel="observed share Good", title="student_kd reliability (test)")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with _square_plot(path, "predicted relevance", "observed share Good", "student_kd reliability (test)",
+                      "upper left") as ax:
+        for key, style in (("before", "o--"), ("after", "s-")):
+            r = m["reliability"][key]
+            ax.plot(r["confidence"], r["accuracy"], style, label=f"{key} calibration (ECE {m['ece'][key]:.3f})")
     return path.name
 
 
