@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.heads import CosHead
+from models.text import fold_umlauts
 
 WORD = re.compile(r"\w+", re.UNICODE)
-UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 
 def letter_trigrams(word: str) -> list[str]:
@@ -32,7 +32,7 @@ class TrigramHasher:
         self.max_words = max_words
 
     def words(self, text: str) -> list[str]:
-        return WORD.findall(text.lower().translate(UMLAUTS))[: self.max_words] or ["<empty>"]
+        return WORD.findall(fold_umlauts(text))[: self.max_words] or ["<empty>"]
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flat trigram ids, per-word offsets for EmbeddingBag, and (batch, max_words) word→bag index (-1 pad)."""

@@ -9,6 +9,13 @@ import torch
 from tokenizers import Tokenizer
 
 AD_SEPARATOR = " "
+# QADSM queries spell umlauts out (ae, oe, ue, ss); surface-form matching folds ads the same way.
+UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def fold_umlauts(text: str) -> str:
+    """Lower-case, umlauts spelled out."""
+    return text.lower().translate(UMLAUTS)
 
 
 def ad_text(title: str, description: str) -> str:

@@ -10,8 +10,9 @@ from sklearn.metrics import roc_auc_score
 
 from models.cdssm import CDSSM
 from models.losses import DistillationLoss
-from models.text import ad_text
-from offline.pool import char_tfidf, fold
+from models.text import fold_umlauts
+from offline.encode import frame_ad_texts
+from offline.pool import char_tfidf
 from offline.training import fit
 
 
@@ -27,8 +28,8 @@ def train_cdssm(table, stage_dir: Path, epochs: int, lr: float, seed: int, batch
     model = CDSSM()
     train = table[table.split.isin(["train", "pool"])]
     dev = table[table.split == "dev"]
-    q, a = list(train["query"]), [ad_text(t, d) for t, d in zip(train.title, train.description, strict=True)]
-    dq, da = list(dev["query"]), [ad_text(t, d) for t, d in zip(dev.title, dev.description, strict=True)]
+    q, a = list(train["query"]), frame_ad_texts(train)
+    dq, da = list(dev["query"]), frame_ad_texts(dev)
     t_logit = torch.from_numpy(train.teacher_logit.to_numpy().astype(np.float32))
     label = torch.from_numpy(train.label.to_numpy().astype(np.float32))
     loss_fn = DistillationLoss(soft_weight=1.0, hard_weight=0.5)
@@ -49,6 +50,6 @@ def train_cdssm(table, stage_dir: Path, epochs: int, lr: float, seed: int, batch
 def tfidf_scores(fit_texts: list[str], queries: list[str], ads: list[str]) -> np.ndarray:
     """Cosine of character 3–5-gram TF-IDF vectors (umlauts folded, as the queries spell them out)."""
     vec = char_tfidf(fit_texts)
-    qm = vec.transform([fold(x) for x in queries])
-    am = vec.transform([fold(x) for x in ads])
+    qm = vec.transform([fold_umlauts(x) for x in queries])
+    am = vec.transform([fold_umlauts(x) for x in ads])
     return np.asarray(qm.multiply(am).sum(axis=1)).ravel()

@@ -40,6 +40,11 @@ def pair_ad_texts(pairs: Pairs) -> list[str]:
     return [ad_text(t, d) for t, d in pairs.ads]
 
 
+def frame_ad_texts(frame) -> list[str]:
+    """Ad texts of a pairs table (a DataFrame with `title` and `description` columns)."""
+    return [ad_text(t, d) for t, d in zip(frame.title, frame.description, strict=True)]
+
+
 @torch.no_grad()
 def score_pairs(model, pairs: Pairs, head: str = "cos", batch_size: int = 128) -> np.ndarray:
     """Logits of a TwinBERT's `head` for every pair, encoding each distinct query and ad once."""

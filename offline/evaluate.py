@@ -8,14 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.text import ad_text
 from models.twinbert import TwinBERT, TwinBERTConfig
+from offline.encode import frame_ad_texts
 from offline.metrics import ece, gain_kept, model_metrics, reliability, sigmoid
 from offline.report import write_report
-
-
-def _ad_texts(frame) -> list[str]:
-    return [ad_text(t, d) for t, d in zip(frame.title, frame.description, strict=True)]
 
 
 def evaluate_run(run, stage_dir: Path) -> dict:
@@ -37,7 +33,7 @@ def evaluate_run(run, stage_dir: Path) -> dict:
 
     base_ads = TextVectors.load(run.out / "labels" / "base_ads")
     labels_model = TwinBERT.load(run.out / "labels" / "student_labels")
-    lab = {s: cached_logits(labels_model, list(f["query"]), base_ads.rows(_ad_texts(f)), base_ads.vectors)
+    lab = {s: cached_logits(labels_model, list(f["query"]), base_ads.rows(frame_ad_texts(f)), base_ads.vectors)
            for s, f in parts.items()}
     lab_head = max(("cos", "res"), key=lambda h: _auc(parts["dev"].label, lab["dev"][h]))
     scores["student_labels"] = {s: lab[s][lab_head] for s in parts}
@@ -46,7 +42,7 @@ def evaluate_run(run, stage_dir: Path) -> dict:
 
     cd = CDSSM()
     cd.load_state_dict(torch.load(run.out / "cdssm" / "cdssm.pt", map_location="cpu", weights_only=True))
-    scores["cdssm"] = {s: cdssm_logits(cd, list(f["query"]), _ad_texts(f)) for s, f in parts.items()}
+    scores["cdssm"] = {s: cdssm_logits(cd, list(f["query"]), frame_ad_texts(f)) for s, f in parts.items()}
 
     base = TwinBERT.from_base(TwinBERTConfig(base=c.base, query_layers=-1, ad_layers=-1, shared=True, proj_dim=None,
                                              query_max_len=c.student.query_max_len, ad_max_len=c.student.ad_max_len))
@@ -54,12 +50,12 @@ def evaluate_run(run, stage_dir: Path) -> dict:
     scores["zero_shot"] = {}
     for s, f in parts.items():
         q = bq.vectors[bq.rows(list(f["query"]))]
-        a = base_ads.vectors[base_ads.rows(_ad_texts(f))]
+        a = base_ads.vectors[base_ads.rows(frame_ad_texts(f))]
         scores["zero_shot"][s] = (_unit(q) * _unit(a)).sum(1)
 
     train = table[table.split == "train"]
-    fit = list(dict.fromkeys(list(train["query"]) + _ad_texts(train)))
-    scores["tfidf"] = {s: tfidf_scores(fit, list(f["query"]), _ad_texts(f)) for s, f in parts.items()}
+    fit = list(dict.fromkeys(list(train["query"]) + frame_ad_texts(train)))
+    scores["tfidf"] = {s: tfidf_scores(fit, list(f["query"]), frame_ad_texts(f)) for s, f in parts.items()}
 
     y_dev, y_test = parts["dev"].label.to_numpy(), parts["test"].label.to_numpy()
     test_queries = list(parts["test"]["query"])

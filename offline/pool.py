@@ -8,21 +8,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from models.text import fold_umlauts
 from offline.config import PoolConfig
 from offline.encode import pair_ad_texts, unique_index
 from offline.qadsm import Pairs
 
-UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
-
-
-def fold(text: str) -> str:
-    """Queries spell umlauts out; fold ads the same way before comparing surface forms."""
-    return text.lower().translate(UMLAUTS)
-
 
 def char_tfidf(fit_texts: list[str]) -> TfidfVectorizer:
     vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=1, sublinear_tf=True, dtype=np.float32)
-    return vec.fit([fold(t) for t in fit_texts])
+    return vec.fit([fold_umlauts(t) for t in fit_texts])
 
 
 def _top_neighbours(sim: np.ndarray, k: int) -> np.ndarray:
@@ -41,8 +35,8 @@ def build_pool(train: Pairs, cfg: PoolConfig, seed: int, query_vecs: np.ndarray 
     labelled = {(int(q), int(a)) for q, a in zip(qi, ai, strict=True)}
 
     tfidf = char_tfidf(queries + ad_texts)
-    lex_nb = _top_neighbours((tfidf.transform([fold(q) for q in queries]) @ tfidf.transform(
-        [fold(a) for a in ad_texts]).T).toarray(), cfg.neighbours)
+    lex_nb = _top_neighbours((tfidf.transform([fold_umlauts(q) for q in queries]) @ tfidf.transform(
+        [fold_umlauts(a) for a in ad_texts]).T).toarray(), cfg.neighbours)
     sem_nb = None
     if query_vecs is not None and ad_vecs is not None:
         sem_nb = _top_neighbours(query_vecs @ ad_vecs.T, cfg.neighbours)

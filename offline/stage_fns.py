@@ -129,11 +129,10 @@ def _score_outputs(run):
 
 
 def _cached(table, ads) -> CachedPairs:  # noqa: F821
-    from models.text import ad_text
     from offline.distill import CachedPairs
+    from offline.encode import frame_ad_texts
 
-    texts = [ad_text(t, d) for t, d in zip(table.title, table.description, strict=True)]
-    return CachedPairs(list(table["query"]), ads.rows(texts), table.teacher_logit.to_numpy(),
+    return CachedPairs(list(table["query"]), ads.rows(frame_ad_texts(table)), table.teacher_logit.to_numpy(),
                        table.label.to_numpy())
 
 
