@@ -19,7 +19,7 @@ from models.losses import DistillationLoss, cosine_alignment
 from models.twinbert import TwinBERT, TwinBERTConfig
 from offline.config import LossConfig, StudentConfig
 from offline.encode import encode_texts, unique_index
-from offline.teacher_cache import TextVectors
+from offline.teacher_cache import TextVectors, logits_from_pooled
 from offline.training import fit
 
 
@@ -69,14 +69,8 @@ def cached_logits(model: TwinBERT, queries: list[str], ad_rows: np.ndarray, ad_p
     """Head logits for pairs whose ad features are cached pooled states."""
     model.eval()
     uq, qi = unique_index(queries)
-    q = torch.from_numpy(encode_texts(model.query_tower, model.tokenizer("query"), uq, desc="queries"))
-    out = {"cos": [], "res": []}
-    for s in range(0, len(queries), 8192):
-        a = model.ad_tower.project(torch.from_numpy(ad_pooled[ad_rows[s : s + 8192]]))
-        heads = model.heads(q[torch.from_numpy(qi[s : s + 8192])], a)
-        for k in out:
-            out[k].append(heads[k].numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+    q_pooled = encode_texts(model.query_tower, model.tokenizer("query"), uq, pooled=True, desc="queries")
+    return logits_from_pooled(model, q_pooled[qi], ad_pooled[ad_rows])
 
 
 def train_query_tower(model: TwinBERT, train: CachedPairs, dev: CachedPairs, ad_pooled: np.ndarray,

@@ -60,16 +60,12 @@ def score(run, stage_dir: Path) -> dict:
     pool = build_pool(train, run.config.pool, run.config.seed, qn, an)
 
     dev = splits["dev"]
-    dev_auc = {}
-    for head in ("cos", "res"):
-        logit = logits_from_pooled(teacher, qv.vectors[qv.rows(dev.query)], av.vectors[av.rows(pair_ad_texts(dev))],
-                                   head)
-        dev_auc[head] = float(roc_auc_score(dev.label, logit))
-    head = max(dev_auc, key=dev_auc.get)
-
     named = [("train", train), ("dev", dev), ("pool", pool), ("test", splits["test"])]
-    bi = {name: logits_from_pooled(teacher, qv.vectors[qv.rows(p.query)], av.vectors[av.rows(pair_ad_texts(p))],
-                                   head) for name, p in named}
+    heads = {name: logits_from_pooled(teacher, qv.vectors[qv.rows(p.query)], av.vectors[av.rows(pair_ad_texts(p))])
+             for name, p in named}
+    dev_auc = {h: float(roc_auc_score(dev.label, logit)) for h, logit in heads["dev"].items()}
+    head = max(dev_auc, key=dev_auc.get)
+    bi = {name: logits[head] for name, logits in heads.items()}
     chosen, logits = "bi", bi
     if run.config.teacher.kind == "ensemble":
         chosen, logits = _ensemble(run, named, bi, dev_auc)

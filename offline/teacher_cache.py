@@ -47,12 +47,13 @@ def encode_pooled(model: TwinBERT, route: str, texts: list[str], label: str = "t
                                             desc=f"{label} {route} texts"))
 
 
-def logits_from_pooled(model: TwinBERT, q_pooled: np.ndarray, a_pooled: np.ndarray, head: str) -> np.ndarray:
-    """Head logits for aligned rows of pooled query/ad states (projection + normalisation applied here)."""
+def logits_from_pooled(model: TwinBERT, q_pooled: np.ndarray, a_pooled: np.ndarray) -> dict[str, np.ndarray]:
+    """Logits of every head for aligned rows of pooled query/ad states (projection + normalisation applied here)."""
+    out: dict[str, list[np.ndarray]] = {"cos": [], "res": []}
     with torch.no_grad():
-        out = []
         for s in range(0, len(q_pooled), 8192):
             q = model.query_tower.project(torch.from_numpy(q_pooled[s : s + 8192]))
             a = model.ad_tower.project(torch.from_numpy(a_pooled[s : s + 8192]))
-            out.append(model.heads(q, a)[head].numpy())
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+            for name, logit in model.heads(q, a).items():
+                out[name].append(logit.numpy())
+    return {k: np.concatenate(v) if v else np.zeros(0, dtype=np.float32) for k, v in out.items()}
