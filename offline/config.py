@@ -25,6 +25,7 @@ class TeacherConfig(_Strict):
     cross_epochs: int = Field(2, ge=1)
     cross_lr: float = Field(3e-5, gt=0)
     cross_max_len: int = Field(96, ge=8)
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast for teacher training and scoring")
 
 
 class PoolConfig(_Strict):

@@ -56,5 +56,5 @@ def score_pairs(model, pairs: Pairs, head: str = "cos", batch_size: int = 128) -
     logits = []
     for s in range(0, len(pairs), 4096):
         qs, as_ = torch.from_numpy(qi[s : s + 4096]), torch.from_numpy(ai[s : s + 4096])
-        logits.append(model.heads(q[qs], a[as_])[head].numpy())
+        logits.append(model.heads(q[qs], a[as_])[head].float().numpy())
     return np.concatenate(logits)

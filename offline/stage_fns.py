@@ -6,27 +6,46 @@ from pathlib import Path
 
 from models.twinbert import TwinBERT, TwinBERTConfig
 from offline.train_twin import train_on_labels
+from offline.training import autocast
 
 
 def teacher(run, stage_dir: Path) -> dict:
+    """Fine-tune the bi-encoder and/or the cross-encoder. Each sub-teacher is kept once trained (with its
+    `info.json`), so a stage cut off while training the second one does not retrain the first."""
     c = run.config
     info: dict = {}
     if c.teacher.kind in ("bi", "ensemble"):
-        model = TwinBERT.from_base(TwinBERTConfig(base=c.base, query_layers=-1, ad_layers=-1, shared=True,
-                                                  proj_dim=None, query_max_len=c.student.query_max_len,
-                                                  ad_max_len=c.student.ad_max_len,
-                                                  recipe={"role": "teacher", "kind": "bi-encoder"}))
-        hist = train_on_labels(model, run.split("train"), run.split("dev"), stage_dir, c.teacher.epochs,
-                               c.teacher.lr, c.teacher.batch_size, c.seed, c.teacher.inbatch_weight,
-                               c.teacher.head_lr_factor)
-        model.save(stage_dir / "bi")
-        best = hist["dev_history"][[h["epoch"] for h in hist["dev_history"]].index(hist["best_epoch"])]
-        info["bi"] = {**hist, "dev_auc": best["dev"]}
+        info["bi"] = _trained_once(stage_dir / "bi", lambda: _train_bi(run, stage_dir))
     if c.teacher.kind in ("cross", "ensemble"):
         from offline.train_cross import train_cross
 
-        info["cross"] = train_cross(run, stage_dir / "cross")
+        info["cross"] = _trained_once(stage_dir / "cross", lambda: train_cross(run, stage_dir / "cross"))
     return info
+
+
+def _trained_once(model_dir: Path, train) -> dict:
+    import json
+
+    done = model_dir / "info.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    info = train()
+    done.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def _train_bi(run, stage_dir: Path) -> dict:
+    c = run.config
+    model = TwinBERT.from_base(TwinBERTConfig(base=c.base, query_layers=-1, ad_layers=-1, shared=True,
+                                              proj_dim=None, query_max_len=c.student.query_max_len,
+                                              ad_max_len=c.student.ad_max_len,
+                                              recipe={"role": "teacher", "kind": "bi-encoder"}))
+    hist = train_on_labels(model, run.split("train"), run.split("dev"), stage_dir, c.teacher.epochs,
+                           c.teacher.lr, c.teacher.batch_size, c.seed, c.teacher.inbatch_weight,
+                           c.teacher.head_lr_factor, c.teacher.precision)
+    model.save(stage_dir / "bi")
+    best = hist["dev_history"][[h["epoch"] for h in hist["dev_history"]].index(hist["best_epoch"])]
+    return {**hist, "dev_auc": best["dev"]}
 
 
 def _teacher(run) -> TwinBERT:
@@ -49,7 +68,8 @@ def score(run, stage_dir: Path) -> dict:
     splits = {s: run.split(s) for s in ("train", "dev", "test")}
     queries = [q for p in splits.values() for q in p.query]
     ads = [a for p in splits.values() for a in pair_ad_texts(p)]
-    qv, av = encode_pooled(teacher, "query", queries), encode_pooled(teacher, "ad", ads)
+    with autocast(run.config.teacher.precision):
+        qv, av = encode_pooled(teacher, "query", queries), encode_pooled(teacher, "ad", ads)
 
     train = splits["train"]
     uq, _ = unique_index(train.query)
@@ -96,7 +116,8 @@ def _ensemble(run, named, bi: dict, dev_auc: dict) -> tuple[str, dict]:
     from offline.train_cross import cross_logits
 
     model = CrossEncoder.load(run.out / "teacher" / "cross" / "model")
-    cross = {name: cross_logits(model, p.query, pair_ad_texts(p)) for name, p in named}
+    with autocast(run.config.teacher.precision):
+        cross = {name: cross_logits(model, p.query, pair_ad_texts(p)) for name, p in named}
 
     def standard(x: dict) -> dict:
         mu, sd = x["train"].mean(), x["train"].std() + 1e-6

@@ -55,5 +55,5 @@ def logits_from_pooled(model: TwinBERT, q_pooled: np.ndarray, a_pooled: np.ndarr
             q = model.query_tower.project(torch.from_numpy(q_pooled[s : s + 8192]))
             a = model.ad_tower.project(torch.from_numpy(a_pooled[s : s + 8192]))
             for name, logit in model.heads(q, a).items():
-                out[name].append(logit.numpy())
+                out[name].append(logit.float().numpy())
     return {k: np.concatenate(v) if v else np.zeros(0, dtype=np.float32) for k, v in out.items()}

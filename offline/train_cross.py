@@ -13,7 +13,7 @@ from models.cross_encoder import CrossEncoder
 from models.losses import hard_bce
 from offline.encode import pair_ad_texts
 from offline.qadsm import Pairs
-from offline.training import fit
+from offline.training import Precision, fit
 
 
 @torch.no_grad()
@@ -23,7 +23,7 @@ def cross_logits(model: CrossEncoder, queries: list[str], ads: list[str], batch_
     out = np.zeros(len(queries), dtype=np.float32)
     for s in tqdm(range(0, len(order), batch_size), desc="cross-encoder scoring", unit="batch", leave=False):
         idx = order[s : s + batch_size]
-        out[idx] = model.score([queries[i] for i in idx], [ads[i] for i in idx]).numpy()
+        out[idx] = model.score([queries[i] for i in idx], [ads[i] for i in idx]).float().numpy()
     return out
 
 
@@ -35,13 +35,13 @@ def train_cross(run, stage_dir: Path) -> dict:
     for p in model.encoder.embeddings.word_embeddings.parameters():
         p.requires_grad_(False)
     hist = _train(model, train, dev, stage_dir, c.teacher.cross_epochs, c.teacher.cross_lr, c.teacher.batch_size,
-                  c.seed)
+                  c.seed, c.teacher.precision)
     model.save(stage_dir / "model")
     return hist
 
 
 def _train(model: CrossEncoder, train: Pairs, dev: Pairs, stage_dir: Path, epochs: int, lr: float, batch_size: int,
-           seed: int) -> dict:
+           seed: int, precision: Precision) -> dict:
     ads, dev_ads = pair_ad_texts(train), pair_ad_texts(dev)
     label = torch.from_numpy(train.label.astype(np.float32))
 
@@ -53,5 +53,5 @@ def _train(model: CrossEncoder, train: Pairs, dev: Pairs, stage_dir: Path, epoch
         return auc, f"dev ROC-AUC {auc:.4f}"
 
     hist = fit(model, stage_dir, n_items=len(train), batch_size=batch_size, epochs=epochs, lr=lr, seed=seed,
-               batch_loss=batch_loss, dev_metric=dev_metric, desc="cross epoch")
+               batch_loss=batch_loss, dev_metric=dev_metric, desc="cross epoch", precision=precision)
     return {**hist, "dev_auc": hist["dev_best"]}

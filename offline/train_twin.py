@@ -13,7 +13,7 @@ from models.losses import hard_bce
 from models.twinbert import TwinBERT
 from offline.encode import pair_ad_texts, score_pairs
 from offline.qadsm import Pairs
-from offline.training import fit
+from offline.training import Precision, fit
 
 
 def dev_auc(model: TwinBERT, dev: Pairs) -> dict[str, float]:
@@ -35,7 +35,8 @@ def in_batch_contrastive(q: torch.Tensor, a: torch.Tensor, label: torch.Tensor, 
 
 
 def train_on_labels(model: TwinBERT, train: Pairs, dev: Pairs, stage_dir: Path, epochs: int, lr: float,
-                    batch_size: int, seed: int, inbatch_weight: float = 0.0, head_lr_factor: float = 1.0) -> dict:
+                    batch_size: int, seed: int, inbatch_weight: float = 0.0, head_lr_factor: float = 1.0,
+                    precision: Precision = "fp32") -> dict:
     """Train, keep the epoch with the best dev ROC-AUC (max over heads); returns the dev history."""
     for tower in {id(t): t for t in (model.query_tower, model.ad_tower)}.values():
         tower.freeze_embeddings()
@@ -58,4 +59,4 @@ def train_on_labels(model: TwinBERT, train: Pairs, dev: Pairs, stage_dir: Path, 
         return max(aucs.values()), f"dev ROC-AUC cos={aucs['cos']:.4f} res={aucs['res']:.4f}"
 
     return fit(model, stage_dir, n_items=len(train), batch_size=batch_size, epochs=epochs, lr=lr, seed=seed,
-               batch_loss=batch_loss, dev_metric=dev_metric, head_lr_factor=head_lr_factor)
+               batch_loss=batch_loss, dev_metric=dev_metric, head_lr_factor=head_lr_factor, precision=precision)

@@ -5,12 +5,23 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+Precision = Literal["fp32", "bf16"]
+
+
+def autocast(precision: Precision) -> AbstractContextManager:
+    """bf16 autocast for matrix work (about 2x faster on CPUs with AVX512-BF16 or AMX, and on GPUs); fp32 is a
+    no-op. Weights and optimiser state stay fp32 either way."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def seed_everything(seed: int) -> None:
@@ -82,7 +93,8 @@ class EpochCheckpoints:
 
 def fit(model: nn.Module, stage_dir: Path, *, n_items: int, batch_size: int, epochs: int, lr: float, seed: int,
         batch_loss: Callable[[np.ndarray], torch.Tensor], dev_metric: Callable[[], tuple[float, str]],
-        desc: str = "epoch", clip: float | None = 1.0, warmup: float = 0.1, head_lr_factor: float = 20.0) -> dict:
+        desc: str = "epoch", clip: float | None = 1.0, warmup: float = 0.1, head_lr_factor: float = 20.0,
+        precision: Precision = "fp32") -> dict:
     """The loop every stage shares: shuffled mini-batches of item indices, one optimiser step each, a dev
     metric after each epoch, the best epoch's weights kept, and resumption from the last finished epoch.
 
@@ -97,7 +109,8 @@ def fit(model: nn.Module, stage_dir: Path, *, n_items: int, batch_size: int, epo
         order = np.random.default_rng(seed + epoch).permutation(n_items)
         bar = tqdm(range(steps), desc=f"{desc} {epoch}/{epochs}", unit="step")
         for step in bar:
-            loss = batch_loss(order[step * batch_size : (step + 1) * batch_size])
+            with autocast(precision):
+                loss = batch_loss(order[step * batch_size : (step + 1) * batch_size]).float()
             opt.zero_grad()
             loss.backward()
             if clip:
@@ -105,7 +118,8 @@ def fit(model: nn.Module, stage_dir: Path, *, n_items: int, batch_size: int, epo
             opt.step()
             sched.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        metric, text = dev_metric()
+        with autocast(precision):
+            metric, text = dev_metric()
         tqdm.write(f"{desc} {epoch}: {text}")
         ckpt.end_epoch(epoch, metric, model, opt, sched)
     ckpt.load_best(model)

@@ -39,6 +39,7 @@ threads = 1
 kind = "ensemble"
 epochs = 1
 cross_epochs = 1
+precision = "bf16"
 batch_size = 16
 [pool]
 multiplier = 2
@@ -94,6 +95,15 @@ bootstrap = 20
     again = runner.invoke(app, ["distill", "--data", str(data), "--out", str(out), "--config", str(config)])
     assert again.exit_code == 0
     assert "skipped" in again.output
+
+    # a teacher stage cut off after its sub-teachers were trained reuses them instead of training again
+    (out / "teacher" / "done.json").unlink()
+    trained = {m: (out / "teacher" / m / "info.json").stat().st_mtime_ns for m in ("bi", "cross")}
+    resumed = runner.invoke(app, ["distill", "--data", str(data), "--out", str(out), "--config", str(config),
+                                  "--only", "teacher"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "teacher" / "done.json").read_text())["cross"]["dev_auc"] is not None
+    assert trained == {m: (out / "teacher" / m / "info.json").stat().st_mtime_ns for m in ("bi", "cross")}
 
 
 def test_missing_data_dir_is_one_line_error(tmp_path):
