@@ -7,6 +7,7 @@ from under a request; the old bundle is closed when its last lease ends.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -105,6 +106,10 @@ class Ranker:
             self.metrics.reloads.labels("loaded").inc()
             if current is not None:
                 current.retire()
+            # A full collection walks every tracked object: with a 1M-ad table that is a 30-70 ms stall on a
+            # request thread at random moments (the p99.9). Objects alive now live until the next reload, so
+            # they move to the permanent generation, which the collector skips.
+            gc.freeze()
             log.info("serving bundle %s from %s", new.version, version_dir)
             return ReloadResult(True, new.version, str(version_dir))
 
