@@ -36,10 +36,11 @@ def tiny_twinbert(base_dir: Path, seed: int = 0):
     return model.eval()
 
 
-def tiny_model_dir(base_dir: Path, out: Path, int8: bool = True) -> Path:
+def tiny_model_dir(base_dir: Path, out: Path, int8: bool = True, seed: int = 0) -> Path:
+    """Export `tiny_twinbert` into a model directory (reused when already there)."""
     from offline.export import export_model
 
     if (out / "model.json").exists():
         return out
-    return export_model(tiny_twinbert(base_dir), out, calibration={"head": "res", "kind": "platt", "a": 0.5,
+    return export_model(tiny_twinbert(base_dir, seed), out, calibration={"head": "res", "kind": "platt", "a": 0.5,
                                                                    "b": 0.2}, int8=int8)

@@ -11,20 +11,22 @@ from service.ranker.batcher import QueryBatcher
 from service.ranker.query_cache import QueryCache
 
 
-class SlowEncoder:
-    """Encodes texts as [len(text), 1]; the first call is slow, so later arrivals pile up."""
+class GatedEncoder:
+    """Encodes texts as [len(text), 1]; the first call blocks until the test opens the gate."""
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
+        self.gate = threading.Event()
 
     def __call__(self, texts: list[str]):
         self.calls.append(list(texts))
-        time.sleep(0.05 if len(self.calls) == 1 else 0.001)
+        if len(self.calls) == 1:
+            self.gate.wait(10)
         return np.array([[len(t), 1.0] for t in texts], dtype=np.float32), 0.0, 0.0
 
 
 def test_concurrent_queries_share_a_batch() -> None:
-    enc = SlowEncoder()
+    enc = GatedEncoder()
     b = QueryBatcher(enc, max_batch=32, max_wait_s=0.002)
     out: dict[str, float] = {}
 
@@ -33,15 +35,20 @@ def test_concurrent_queries_share_a_batch() -> None:
 
     first = threading.Thread(target=call, args=("first",))
     first.start()
-    time.sleep(0.01)  # the first batch is now running; these 10 queue behind it
+    while not enc.calls:  # the first batch is running (and held); the next 10 queue behind it
+        time.sleep(0.001)
     rest = [threading.Thread(target=call, args=("q" * (i + 1),)) for i in range(10)]
     for t in rest:
         t.start()
+    deadline = time.monotonic() + 10
+    while b._queue.qsize() < 10 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    enc.gate.set()
     for t in [first, *rest]:
         t.join()
     b.close()
     assert out == {"first": 5.0, **{"q" * (i + 1): float(i + 1) for i in range(10)}}
-    assert len(enc.calls) <= 3 and max(len(c) for c in enc.calls) >= 5
+    assert len(enc.calls) == 2 and sorted(enc.calls[1]) == sorted("q" * (i + 1) for i in range(10))
 
 
 def test_lone_query_does_not_wait_for_company() -> None:
