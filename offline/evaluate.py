@@ -27,6 +27,9 @@ def evaluate_run(run, stage_dir: Path) -> dict:
     scores: dict[str, dict[str, np.ndarray]] = {}
 
     scores["teacher"] = {s: f.teacher_logit.to_numpy() for s, f in parts.items()}
+    for member in ("bi", "cross"):  # an ensemble teacher's members, when the score stage kept them
+        if f"teacher_{member}_logit" in table:
+            scores[f"teacher_{member}"] = {s: f[f"teacher_{member}_logit"].to_numpy() for s, f in parts.items()}
     kd = {s: _student_kd_logits(run, f, av) for s, f in parts.items()}
     scores["student_kd"] = {s: kd[s][cal["head"]] for s in parts}
     scores["student_kd_cos"] = {s: kd[s]["cos"] for s in parts}

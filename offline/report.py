@@ -7,9 +7,15 @@ import platform
 from contextlib import contextmanager
 from pathlib import Path
 
-ORDER = ["teacher", "student_kd", "student_kd_cos", "student_labels", "cdssm", "zero_shot", "tfidf"]
+ORDER = ["teacher", "teacher_bi", "teacher_cross", "student_kd", "student_kd_cos", "student_labels", "cdssm",
+         "zero_shot", "tfidf"]
+TEACHER = {"bi": "12-layer e5 bi-encoder fine-tuned on labels",
+           "cross": "12-layer e5 cross-encoder fine-tuned on labels",
+           "ensemble": "mean of the standardised logits of the bi-encoder and the cross-encoder below"}
 DESCRIPTION = {
-    "teacher": "12-layer e5 bi-encoder fine-tuned on labels",
+    "teacher": "the teacher the students learned from",
+    "teacher_bi": "ensemble member: " + TEACHER["bi"],
+    "teacher_cross": "ensemble member: " + TEACHER["cross"],
     "student_kd": "TwinBERT student, distilled + fine-tuned, served head, calibrated (the one to serve)",
     "student_kd_cos": "same student, cosine head (what ANN retrieval ranks by)",
     "student_labels": "same student architecture trained on labels only",
@@ -39,6 +45,14 @@ def write_report(run, metrics: dict, out: Path) -> None:
     (out / "report.md").write_text(_markdown(public, run))
 
 
+def _describe(name: str, run) -> str:
+    if name != "teacher":
+        return DESCRIPTION[name]
+    done = run.out / "score" / "done.json"
+    chosen = json.loads(done.read_text()).get("teacher", "bi") if done.exists() else "bi"
+    return f"{DESCRIPTION[name]}: {TEACHER.get(chosen, chosen)} (chosen on dev)"
+
+
 def _markdown(m: dict, run) -> str:
     lines = [
         "# Distillation report: German QADSM (official test split)",
@@ -62,7 +76,7 @@ def _markdown(m: dict, run) -> str:
         )
     lines += [
         "",
-        *(f"- **{k}**: {v}" for k, v in DESCRIPTION.items() if k in m["models"]),
+        *(f"- **{k}**: {_describe(k, run)}" for k in DESCRIPTION if k in m["models"]),
         "",
         "- Gain kept = (AUC_kd − AUC_labels) / (AUC_teacher − AUC_labels) = "
         + (f"**{m['gain_kept']:.1%}**" if m["gain_kept"] is not None else "n/a (the teacher is no better)"),

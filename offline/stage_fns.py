@@ -86,15 +86,16 @@ def score(run, stage_dir: Path) -> dict:
     dev_auc = {h: float(roc_auc_score(dev.label, logit)) for h, logit in heads["dev"].items()}
     head = max(dev_auc, key=dev_auc.get)
     bi = {name: logits[head] for name, logits in heads.items()}
-    chosen, logits = "bi", bi
+    chosen, logits, members = "bi", bi, {}
     if run.config.teacher.kind == "ensemble":
-        chosen, logits = _ensemble(run, named, bi, dev_auc)
+        chosen, logits, members = _ensemble(run, named, bi, dev_auc)
     frames = []
     for name, pairs in named:
-        logit = logits[name]
         frames.append(pd.DataFrame({"split": name, "query": pairs.query, "title": pairs.title,
                                     "description": pairs.description, "label": pairs.label,
-                                    "teacher_logit": logit.astype(np.float32)}))
+                                    "teacher_logit": logits[name].astype(np.float32),
+                                    # each ensemble member's own logit, so the report can show them too
+                                    **{f"teacher_{m}_logit": v[name].astype(np.float32) for m, v in members.items()}}))
     table = pd.concat(frames, ignore_index=True)
     table.to_parquet(stage_dir / "pairs.parquet", index=False)
     qv.save(stage_dir / "teacher_queries")
@@ -106,9 +107,10 @@ def score(run, stage_dir: Path) -> dict:
                 (table.loc[table.split == "train", "teacher_logit"].to_numpy() > 0).mean())}
 
 
-def _ensemble(run, named, bi: dict, dev_auc: dict) -> tuple[str, dict]:
+def _ensemble(run, named, bi: dict, dev_auc: dict) -> tuple[str, dict, dict]:
     """Score every pair with the cross-encoder too; the teacher is whichever of bi-encoder, cross-encoder or
-    their ensemble (mean of standardised logits) has the best dev ROC-AUC."""
+    their ensemble (mean of standardised logits) has the best dev ROC-AUC. Returns (its name, its logits per
+    split, every candidate's logits per split)."""
     from sklearn.metrics import roc_auc_score
 
     from models.cross_encoder import CrossEncoder
@@ -132,7 +134,7 @@ def _ensemble(run, named, bi: dict, dev_auc: dict) -> tuple[str, dict]:
     aucs = {k: float(roc_auc_score(y, v["dev"])) for k, v in candidates.items()}
     dev_auc.update({f"teacher_{k}": a for k, a in aucs.items()})
     best = max(aucs, key=aucs.get)
-    return best, candidates[best]
+    return best, candidates[best], {"bi": bi, "cross": cross}
 
 
 def _score_outputs(run):

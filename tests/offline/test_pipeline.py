@@ -83,6 +83,9 @@ bootstrap = 20
     score_info = json.loads((out / "score" / "done.json").read_text())
     assert score_info["teacher"] in ("bi", "cross", "ensemble")
     assert {"teacher_bi", "teacher_cross", "teacher_ensemble"} <= set(score_info["teacher_dev_auc"])
+    assert {"teacher_bi_logit", "teacher_cross_logit"} <= set(table.columns)
+    assert {"teacher_bi", "teacher_cross"} <= set(metrics["models"])
+    assert "chosen on dev" in (out / "report" / "report.md").read_text()
 
     # the run is what `twinrank export` takes: checkpoint, calibration and metrics
     from offline.export import export_model, load_run
