@@ -26,7 +26,8 @@ def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
     assert build_synthetic_bundle(root, model, vec_path, factory="IVF16,Flat") == version  # reused, not rebuilt
 
     out = end_to_end(tmp_path, root, None, rate=20, duration=2, sweep_rates=(20, 40), sweep_duration=1.5,
-                     slo_ms=2000, warmup=0.5)
+                     slo_ms=2000, warmup=0.5, repeats=2)
+    assert len(out["fixed_rate"]["runs"]) == 2
     run = out["fixed_rate"]["runs"][0]
     assert run["errors"] == {} and run["ok"] == run["scheduled"] == 40, out["server_log_tail"]
     assert {"tokenize", "encode", "retrieve", "score", "total"} <= set(run["server_stages_ms"])
@@ -38,7 +39,9 @@ def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
     from load_tests.bench_report import write_perf
 
     doc = {"sections": {"end_to_end": out}} | headline({"end_to_end": out})
-    assert doc["rank_p99_ms_at_200rps_1M_ads"] == run["latency_ms"]["p99_ms"]
+    each = [r["latency_ms"]["p99_ms"] for r in out["fixed_rate"]["runs"]]
+    assert doc["rank_p99_ms_at_200rps_1M_ads_each_run"] == each
+    assert doc["rank_p99_ms_at_200rps_1M_ads"] == min(each)  # the lower middle of two runs
     assert doc["max_rps_at_p99_20ms"] == 40
     paths = write_perf(tmp_path / "perf", doc)
     md = (tmp_path / "perf" / "perf.md").read_text()
