@@ -106,7 +106,16 @@ def run_bench(opts: BenchOptions) -> dict:
     if "retrieval" in parts:
         from load_tests.bench_retrieval import retrieval
 
-        sec["retrieval"] = _section("retrieval", lambda: retrieval(work, n=n_vec, threads=opts.threads))
+        def served_index() -> Path | None:  # the e2e bundle's HNSW over the same vectors, when built
+            from service.bundle import BundleError, current_version_dir
+
+            try:
+                return current_version_dir(opts.bundle or work / f"bundles-{n_vec}") / "ads.faiss"
+            except (BundleError, OSError, ValueError):
+                return None
+
+        sec["retrieval"] = _section("retrieval", lambda: retrieval(work, n=n_vec, threads=opts.threads,
+                                                                   served_index=served_index()))
     if "e2e" in parts:
         from load_tests.bench_e2e import build_synthetic_bundle, end_to_end
         from load_tests.bench_models import build_student

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from load_tests.bench import median_run
+from load_tests.bench_retrieval import ann_label
 from load_tests.report import _atomic_write, run_rows, stage_rows, write_json
 
 
@@ -101,7 +102,7 @@ def markdown(doc: dict) -> str:
                   f"| exact (Flat) | {rt['exact']['p50_ms']:.2f} | {rt['exact']['p99_ms']:.2f} | "
                   f"{rt['exact'].get('cpu_p50_ms', float('nan')):.2f} | 1 | 1 | 1 |"]
         for a in rt["ann"]:
-            lines.append(f"| {a['factory']} nprobe={a['nprobe']} | {a['p50_ms']:.3f} | {a['p99_ms']:.3f} | "
+            lines.append(f"| {ann_label(a)} | {a['p50_ms']:.3f} | {a['p99_ms']:.3f} | "
                          f"{a.get('cpu_p50_ms', float('nan')):.3f} | {a['recall_at_10']:.3f} | "
                          f"{a['recall_at_100']:.3f} | {a['speedup_vs_exact_p50']}×, "
                          f"{a.get('cpu_speedup_vs_exact_p50')}× |")
@@ -177,9 +178,12 @@ def plots(doc: dict, out: Path) -> list[Path]:
         written.append(out / "teacher_vs_student.png")
     if rt := sec.get("retrieval"):
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot([a["p50_ms"] for a in rt["ann"]], [a["recall_at_10"] for a in rt["ann"]], marker="o", label="IVF")
-        for a in rt["ann"]:
-            ax.annotate(f"nprobe {a['nprobe']}", (a["p50_ms"], a["recall_at_10"]), fontsize=7)
+        for name in dict.fromkeys(a["factory"] for a in rt["ann"]):
+            rows = [a for a in rt["ann"] if a["factory"] == name]
+            ax.plot([a["p50_ms"] for a in rows], [a["recall_at_10"] for a in rows], marker="o",
+                    label=name.split(" ")[0])
+            for a in rows:
+                ax.annotate(ann_label(a).removeprefix(name).strip(), (a["p50_ms"], a["recall_at_10"]), fontsize=7)
         ax.scatter([rt["exact"]["p50_ms"]], [1.0], color="k", label="exact")
         ax.set_xscale("log")
         ax.set_xlabel("ms per query (p50, log)")

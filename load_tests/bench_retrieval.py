@@ -54,8 +54,10 @@ def recall(got: np.ndarray, truth: np.ndarray, k: int) -> float:
 
 def retrieval(work: Path, n: int = 1_000_000, factory: str = "IVF1024,Flat",
               nprobes: tuple[int, ...] = (4, 8, 16, 32, 64), threads: int = 1, n_timed: int = 200,
-              n_recall: int = 200, k: int = 100) -> dict:
-    """Exact vs ANN over `n` vectors: build time, per-query latency (batch 1), recall@10 and recall@k."""
+              n_recall: int = 200, k: int = 100, served_index: Path | None = None,
+              ef_searches: tuple[int, ...] = (32, 64, 128, 256)) -> dict:
+    """Exact vs ANN over `n` vectors: build time, per-query latency (batch 1), recall@10 and recall@k.
+    `served_index`: a FAISS index over the same vectors (the end-to-end bundle's HNSW), measured too."""
     import faiss
 
     faiss.omp_set_num_threads(threads)
@@ -82,14 +84,29 @@ def retrieval(work: Path, n: int = 1_000_000, factory: str = "IVF1024,Flat",
     faiss.omp_set_num_threads(threads)
     out["ann"] = []
     ps = faiss.ParameterSpace()
-    for nprobe in nprobes:
-        ps.set_index_parameters(index, f"nprobe={nprobe}")
-        _, got = index.search(xq[:n_recall], k)
-        lat = _per_query_ms(index, xq[:n_timed], k)
-        out["ann"].append({"factory": factory, "nprobe": nprobe, **lat,
-                           "recall_at_10": round(recall(got, truth, 10), 4),
-                           "recall_at_100": round(recall(got, truth, k), 4),
-                           "speedup_vs_exact_p50": round(out["exact"]["p50_ms"] / lat["p50_ms"], 1),
-                           "cpu_speedup_vs_exact_p50": round(out["exact"]["cpu_p50_ms"] / max(lat["cpu_p50_ms"], 1e-3),
-                                                             1)})
+
+    def measure(index, name: str, param: str, values: tuple[int, ...]) -> None:
+        for value in values:
+            ps.set_index_parameters(index, f"{param}={value}")
+            _, got = index.search(xq[:n_recall], k)
+            lat = _per_query_ms(index, xq[:n_timed], k)
+            out["ann"].append({"factory": name, param: value, **lat,
+                               "recall_at_10": round(recall(got, truth, 10), 4),
+                               "recall_at_100": round(recall(got, truth, k), 4),
+                               "speedup_vs_exact_p50": round(out["exact"]["p50_ms"] / lat["p50_ms"], 1),
+                               "cpu_speedup_vs_exact_p50": round(
+                                   out["exact"]["cpu_p50_ms"] / max(lat["cpu_p50_ms"], 1e-3), 1)})
+
+    measure(index, factory, "nprobe", nprobes)
+    del index
+    if served_index is not None and served_index.exists():
+        served = faiss.read_index(str(served_index))
+        if served.ntotal == n and "HNSW" in type(served).__name__:
+            measure(served, "HNSW32 (the e2e bundle's index)", "efSearch", ef_searches)
     return out
+
+
+def ann_label(row: dict) -> str:
+    """'IVF1024,Flat nprobe=32' or 'HNSW32 efSearch=128' for a row of `retrieval()["ann"]`."""
+    param = "nprobe" if "nprobe" in row else "efSearch"
+    return f"{row['factory']} {param}={row[param]}"
