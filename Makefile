@@ -30,7 +30,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
 distill: $(VENV)/.dev-installed
-	$(BIN)/twinrank distill --data ../shared/data/qadsm/de --out runs/de --config configs/qadsm-de.toml
+	$(BIN)/twinrank distill --data ../shared/data/qadsm/de --out runs/de-ens --config configs/qadsm-de-ensemble.toml
 
 serve-install: $(VENV)/.serve-installed
 
