@@ -103,6 +103,7 @@ def run_bench(opts: BenchOptions) -> dict:
 
         sec["query_encoding"] = _section("query encoding", lambda: query_encoding(
             work, queries, threads=opts.threads, repeats=50 if opts.quick else 300))
+    bundles = opts.bundle or work / f"bundles-{n_vec}"  # the 1M-ad bundle of the e2e part
     if "retrieval" in parts:
         from load_tests.bench_retrieval import retrieval
 
@@ -110,7 +111,7 @@ def run_bench(opts: BenchOptions) -> dict:
             from service.bundle import BundleError, current_version_dir
 
             try:
-                return current_version_dir(opts.bundle or work / f"bundles-{n_vec}") / "ads.faiss"
+                return current_version_dir(bundles) / "ads.faiss"
             except (BundleError, OSError, ValueError):
                 return None
 
@@ -121,7 +122,6 @@ def run_bench(opts: BenchOptions) -> dict:
         from load_tests.bench_models import build_student
         from load_tests.bench_retrieval import synthetic_vectors
 
-        bundles = opts.bundle or work / f"bundles-{n_vec}"
 
         def e2e() -> dict:
             t0 = time.perf_counter()

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Precision = Literal["fp32", "bf16"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -25,7 +27,7 @@ class TeacherConfig(_Strict):
     cross_epochs: int = Field(2, ge=1)
     cross_lr: float = Field(3e-5, gt=0)
     cross_max_len: int = Field(96, ge=8)
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast for teacher training and scoring")
+    precision: Precision = Field("fp32", description="bf16 autocast for teacher training and scoring")
 
 
 class PoolConfig(_Strict):

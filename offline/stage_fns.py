@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from models.twinbert import TwinBERT, TwinBERTConfig
@@ -24,8 +25,6 @@ def teacher(run, stage_dir: Path) -> dict:
 
 
 def _trained_once(model_dir: Path, train) -> dict:
-    import json
-
     done = model_dir / "info.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -44,8 +43,7 @@ def _train_bi(run, stage_dir: Path) -> dict:
                            c.teacher.lr, c.teacher.batch_size, c.seed, c.teacher.inbatch_weight,
                            c.teacher.head_lr_factor, c.teacher.precision)
     model.save(stage_dir / "bi")
-    best = hist["dev_history"][[h["epoch"] for h in hist["dev_history"]].index(hist["best_epoch"])]
-    return {**hist, "dev_auc": best["dev"]}
+    return {**hist, "dev_auc": hist["dev_best"]}
 
 
 def _teacher(run) -> TwinBERT:

@@ -11,9 +11,10 @@ from tqdm.auto import tqdm
 
 from models.cross_encoder import CrossEncoder
 from models.losses import hard_bce
+from offline.config import Precision
 from offline.encode import pair_ad_texts
 from offline.qadsm import Pairs
-from offline.training import Precision, fit
+from offline.training import fit
 
 
 @torch.no_grad()

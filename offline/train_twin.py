@@ -11,9 +11,10 @@ from sklearn.metrics import roc_auc_score
 
 from models.losses import hard_bce
 from models.twinbert import TwinBERT
+from offline.config import Precision
 from offline.encode import pair_ad_texts, score_pairs
 from offline.qadsm import Pairs
-from offline.training import Precision, fit
+from offline.training import fit
 
 
 def dev_auc(model: TwinBERT, dev: Pairs) -> dict[str, float]:

@@ -7,14 +7,13 @@ import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-Precision = Literal["fp32", "bf16"]
+from offline.config import Precision
 
 
 def autocast(precision: Precision) -> AbstractContextManager:
