@@ -15,11 +15,12 @@ from service.settings import Settings
 _bearer = HTTPBearer(auto_error=False, description="the admin token from settings (TWINRANK_ADMIN_TOKEN)")
 
 
-def get_ranker(request: Request) -> Ranker:
+# async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hand-off per call
+async def get_ranker(request: Request) -> Ranker:
     return request.app.state.ranker
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

@@ -158,3 +158,19 @@ def test_openapi_and_docs(client) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/rank", "/healthz", "/readyz", "/metrics", "/admin/reload"} <= set(spec["paths"])
     assert {"422", "429", "503"} <= set(spec["paths"]["/rank"]["post"]["responses"])
+
+
+def test_rank_dependencies_stay_on_the_event_loop() -> None:
+    """FastAPI runs a plain-`def` dependency in its thread pool: two thread hand-offs per request (perf)."""
+    import inspect
+
+    from service.api.routes import rank
+
+    route = next(r for r in rank.router.routes if getattr(r, "path", None) == "/rank")
+    pending, sync = list(route.dependant.dependencies), []
+    while pending:
+        dep = pending.pop()
+        pending.extend(dep.dependencies)
+        if dep.call is not None and not inspect.iscoroutinefunction(dep.call):
+            sync.append(dep.call.__name__)
+    assert sync == []
