@@ -55,20 +55,22 @@ def write_ad_table(path: Path, n: int, seed: int = 0, block: int = 200_000) -> N
 def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, factory: str = E2E_FACTORY) -> Path:
     """Publish (or reuse, when CURRENT already matches) a bundle of the student + synthetic ads/vectors."""
     from offline.bundle_writer import link_or_copy, new_staging_dir, publish
-    from offline.export import read_model_dir
+    from offline.export import MODEL_JSON, read_model_dir
     from offline.index_build import copy_model_files, manifest_fields, write_index
     from service.bundle import VECTORS_FILE, BundleError, current_version_dir, load_manifest
 
     vectors = np.load(vectors_path, mmap_mode="r")
     n = vectors.shape[0]
+    info = read_model_dir(student_dir)
+    model_files = {name: digest for name, digest in info["files"].items() if name != MODEL_JSON}
     try:
         cur = current_version_dir(root)
         m = load_manifest(cur)
-        if m.index.n_ads == n and m.index.factory == factory:
+        same_model = all(m.files.get(name) == digest for name, digest in model_files.items())
+        if m.index.n_ads == n and m.index.factory == factory and same_model:
             return cur
     except (BundleError, OSError, ValueError):  # no bundle yet, or an unreadable one: build a fresh version
         pass
-    info = read_model_dir(student_dir)
     if info["dim"] != vectors.shape[1]:
         raise ValueError(f"student dim {info['dim']} != synthetic vector dim {vectors.shape[1]}")
     staging = new_staging_dir(root)

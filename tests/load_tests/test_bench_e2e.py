@@ -24,6 +24,10 @@ def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
     m = load_manifest(version)
     assert m.index.n_ads == 3000 and m.index.factory == "IVF16,Flat"
     assert build_synthetic_bundle(root, model, vec_path, factory="IVF16,Flat") == version  # reused, not rebuilt
+    retrained = tiny_model_dir(tiny_base_dir, tmp_path / "model2", seed=1)
+    rebuilt = build_synthetic_bundle(root, retrained, vec_path, factory="IVF16,Flat")
+    assert rebuilt != version  # a re-exported student is benchmarked, not the stale bundle
+    version = build_synthetic_bundle(root, model, vec_path, factory="IVF16,Flat")
 
     out = end_to_end(tmp_path, root, None, rate=20, duration=2, sweep_rates=(20, 40), sweep_duration=1.5,
                      slo_ms=2000, warmup=0.5, repeats=2)
