@@ -28,6 +28,7 @@ _COMMAND = ["twinrank bench"]  # the command line of this run, recorded with eac
 class BenchOptions:
     out: Path = Path("reports/perf")
     bundle: Path | None = None
+    student: Path | None = None  # the e2e bundle's model dir (`twinrank export`); default: untrained, shipped shape
     only: list[str] = field(default_factory=list)
     queries: str | None = None
     quick: bool = False
@@ -126,13 +127,14 @@ def run_bench(opts: BenchOptions) -> dict:
         def e2e() -> dict:
             t0 = time.perf_counter()
             vec_path, _ = synthetic_vectors(work, n_vec)
-            version = build_synthetic_bundle(bundles, build_student(work), vec_path)
+            version = build_synthetic_bundle(bundles, opts.student or build_student(work), vec_path)
             build_s = round(time.perf_counter() - t0, 1)
             _log(f"bundle {version.name} ready after {build_s} s")
             res = end_to_end(work, bundles, opts.queries, duration=10 if opts.quick else 30,
                              sweep_rates=opts.sweep, sweep_duration=5 if opts.quick else 15,
                              server_env=opts.server_env, repeats=1 if opts.quick else 3)
-            return res | {"bundle_build_s": build_s, "queries": q_source}
+            student = str(opts.student) if opts.student else "untrained student of the shipped shape"
+            return res | {"bundle_build_s": build_s, "queries": q_source, "student": student}
 
         sec[opts.e2e_name] = _section(opts.e2e_name, e2e)
     if "generator" in parts:

@@ -143,7 +143,8 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
     manifest = load_manifest(current_version_dir(bundles))
     server = Server(bundles, free_port(), work / "serve.log", env)
     out: dict = {"bundle": {"n_ads": manifest.index.n_ads, "factory": manifest.index.factory,
-                            "search_params": manifest.index.search_params, "dim": manifest.model.dim},
+                            "search_params": manifest.index.search_params, "dim": manifest.model.dim,
+                            "scoring_head": manifest.calibration.head},
                  "server_env": env}
     try:
         common = dict(url=server.url, queries=queries, top_k=10, ready_timeout=600.0, progress=True)

@@ -114,7 +114,9 @@ def markdown(doc: dict) -> str:
         lines += [f"## 4. End to end: POST /rank over HTTP, query only, top 10{title}", "",
                   f"Bundle: {b['n_ads']:,} ads, index {b['factory']} {b['search_params']}, dim {b['dim']} "
                   f"(built in {e2e.get('bundle_build_s')} s; synthetic catalog and vectors, real exported student "
-                  f"query tower). Server settings: {e2e['server_env']} (the query cache is off so every request "
+                  f"query tower: {e2e.get('student', 'untrained student of the shipped shape')}; candidates scored "
+                  f"by the `{b.get('scoring_head', 'res')}` head). Server settings: {e2e['server_env']} "
+                  "(the query cache is off so every request "
                   f"encodes). Queries: {e2e.get('queries')}. Open loop, constant arrivals, latency from the "
                   "scheduled send time.", "", "Fixed rate:", ""]
         lines += run_rows(e2e["fixed_rate"]["runs"])

@@ -84,6 +84,8 @@ def loadtest(
 def bench(
     out: Path = typer.Option(Path("reports/perf"), help="Directory for perf.json, perf.md and plots."),
     bundle: Path | None = typer.Option(None, help="A 1M-ad bundle root (built when missing, see --build-bundle)."),
+    student: Path | None = typer.Option(None, help="Model dir from `twinrank export` served in the e2e part "
+                                        "(default: an untrained student of the shipped shape)."),
     only: str = typer.Option("", help="Comma-separated parts to run: teacher,encode,retrieval,e2e,generator."),
     queries: Path | None = typer.Option(None, help="Query file (one per line or QADSM TSV); default: built-in."),
     quick: bool = typer.Option(False, help="Small sizes (for a smoke run), not the reported figures."),
@@ -103,7 +105,7 @@ def bench(
         if not e2e_name.startswith("end_to_end"):
             raise ValueError(f"--e2e-name must start with 'end_to_end', got {e2e_name!r}")
         run_bench(BenchOptions(sweep=tuple(parse_rates(sweep)), server_env=env, e2e_name=e2e_name, out=out,
-                               bundle=bundle,
+                               bundle=bundle, student=student,
                                only=[p for p in only.split(",") if p], queries=str(queries) if queries else None,
                                quick=quick, work=work, threads=threads,
                                command=portable_command("bench", sys.argv[2:])))
