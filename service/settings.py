@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     worker_threads: int = Field(4, ge=1, description="threads running retrieval and scoring")
     max_batch: int = Field(32, ge=1, description="most queries encoded in one ONNX call")
     max_batch_wait_ms: float = Field(2.0, ge=0, le=50, description="longest a query waits for batch company")
+    fast_rank_path: bool = Field(True, description="serve POST /rank from plain ASGI (same contract, less CPU); "
+                                 "off: through the FastAPI route")
     query_cache_size: int = Field(10_000, ge=0, description="LRU entries of query vectors; 0 turns it off")
     ad_encode_batch: int = Field(64, ge=1)
     shutdown_grace_s: float = Field(10.0, ge=0, description="how long shutdown waits for in-flight requests")

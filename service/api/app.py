@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service.api import errors
+from service.api.fast_rank import FastRank
 from service.api.middleware import BodyLimit, RequestMetrics
 from service.api.routes import admin, health, rank
 from service.metrics import Metrics
@@ -52,6 +53,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     if settings.reload_enabled:
         app.include_router(admin.router)
+    if settings.fast_rank_path:
+        app.add_middleware(FastRank, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -44,8 +44,13 @@ def field_path(loc: tuple) -> str:
 
 
 def from_validation(exc: RequestValidationError) -> ServiceError:
-    """The first problem of a request that failed schema validation, naming its field."""
-    err = exc.errors()[0]
+    return from_errors(exc.errors())
+
+
+def from_errors(errors: list) -> ServiceError:
+    """The first problem of a request that failed schema validation, naming its field (pydantic's error list,
+    from FastAPI's route or from the /rank fast path)."""
+    err = errors[0]
     if err.get("type") == "json_invalid":
         detail = err.get("ctx", {}).get("error", "")
         return ServiceError(ErrorKind.BAD_REQUEST, f"body: not valid JSON ({detail})".replace(" ()", ""), "body")
@@ -55,7 +60,7 @@ def from_validation(exc: RequestValidationError) -> ServiceError:
         msg = "unknown field"
     elif err.get("type") == "missing":
         msg = "field required"
-    elif not field and err.get("type") in ("model_attributes_type", "dict_type"):
+    elif not field and err.get("type") in ("model_attributes_type", "dict_type", "model_type"):
         msg = "must be a JSON object (send Content-Type: application/json)"
     m = _FIELD_PREFIX.match(msg)
     if m:  # a model-level check that already names its field, e.g. "ads[3].ad_id: duplicate ad_id"
