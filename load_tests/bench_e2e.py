@@ -111,6 +111,16 @@ class Server:
         procs = [p, *p.children(recursive=True)]
         return sum(sum(x.cpu_times()[:2]) for x in procs)
 
+    def thread_cpu_seconds(self) -> dict[str, float]:
+        """The service's CPU seconds by thread role, from its /metrics (`twinrank_thread_cpu_seconds_total`)."""
+        import re
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return {m.group(1): float(m.group(2)) for m in
+                re.finditer(r'^twinrank_thread_cpu_seconds_total\{role="(\w+)"\} (\S+)$', text, re.MULTILINE)}
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -119,6 +129,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+def per_request_by_thread(before: dict[str, float], after: dict[str, float], process_cpu_s: float,
+                          requests: int) -> dict[str, float]:
+    """CPU ms per request by thread role over a run; `unattributed` is the process's CPU that no Python thread
+    accounts for (native threads, threads that exited)."""
+    per = {role: (after.get(role, 0.0) - before.get(role, 0.0)) * 1000 / max(requests, 1) for role in after}
+    per["unattributed"] = process_cpu_s * 1000 / max(requests, 1) - sum(per.values())
+    return {role: round(ms, 3) for role, ms in per.items()}
 
 
 def free_port() -> int:
@@ -156,21 +175,25 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
         out["server_ready_s"] = round(time.perf_counter() - t0, 1)
         fixed_runs = []
         for i in range(repeats):
-            cpu0 = server.cpu_seconds()
-            fixed = run_loadtest(LoadTestSpec(rates=[rate], duration=duration, warmup=warmup if i == 0 else 1.0,
-                                              **common), None)
+            cpu0, threads0 = server.cpu_seconds(), server.thread_cpu_seconds()
+            warm = warmup if i == 0 else 1.0
+            fixed = run_loadtest(LoadTestSpec(rates=[rate], duration=duration, warmup=warm, **common), None)
             run = fixed["runs"][0]
-            run["server_cpu_ms_per_request"] = round((server.cpu_seconds() - cpu0) * 1000 / max(run["sent"], 1), 3)
+            cpu, threads = server.cpu_seconds() - cpu0, server.thread_cpu_seconds()
+            served = run["sent"] + round(rate * warm)  # the CPU counters include the warm-up's requests
+            run["server_cpu_ms_per_request"] = round(cpu * 1000 / max(served, 1), 3)
+            run["server_cpu_ms_per_request_by_thread"] = per_request_by_thread(threads0, threads, cpu, served)
             fixed_runs.append(run)
         out["fixed_rate"] = {**fixed, "runs": fixed_runs, "repeats": repeats}
         runs = []
 
         def tracked(rate_: float) -> dict:
             c0 = server.cpu_seconds()
-            doc = run_loadtest(LoadTestSpec(rates=[rate_], duration=sweep_duration, warmup=min(1.0, warmup), **common),
-                               None)
+            warm = min(1.0, warmup)
+            doc = run_loadtest(LoadTestSpec(rates=[rate_], duration=sweep_duration, warmup=warm, **common), None)
             r = doc["runs"][0]
-            r["server_cpu_ms_per_request"] = round((server.cpu_seconds() - c0) * 1000 / max(r["sent"], 1), 3)
+            served = r["sent"] + round(rate_ * warm)
+            r["server_cpu_ms_per_request"] = round((server.cpu_seconds() - c0) * 1000 / max(served, 1), 3)
             runs.append(r)
             return r
 

@@ -38,6 +38,12 @@ def where_time_goes(e2e: dict, cores: int = 2) -> list[str]:
     if cpu is not None:
         lines.append(f"- Server CPU {cpu:.2f} ms per request → {cpu * run['offered_rps'] / 1000:.2f} of the machine's "
                      f"cores at {run['offered_rps']:g} req/s (generator: {run['generator_core_share']:.2f} core).")
+        by_thread = run.get("server_cpu_ms_per_request_by_thread")
+        if by_thread:
+            lines.append("- Server CPU ms per request by thread: "
+                         + ", ".join(f"{role.replace('_', ' ')} {ms:.2f}" for role, ms in by_thread.items())
+                         + " (event loop: HTTP, parsing, JSON; query batcher: tokenise + query tower; rank workers: "
+                         "ANN search, head, auction).")
         lines.append(f"- At that cost {cores} idle cores saturate near {cores * 1000 / cpu:.0f} req/s (an upper bound: "
                      "queueing makes p99 grow well before it).")
     return lines

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from service.thread_cpu import ThreadCpuCollector
+
 LATENCY_BUCKETS = tuple(10e-6 * 2**i for i in range(21))  # 10 µs … ~10.5 s
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -29,6 +31,7 @@ class Metrics:
         self.index_size = Gauge("twinrank_index_size", "ads in the served index", registry=r)
         self.reloads = Counter("twinrank_bundle_reloads", "bundle reload attempts by result", ["result"],
                                registry=r)
+        r.register(ThreadCpuCollector())
 
     def bundle_loaded(self, version: str, size: int, device: str) -> None:
         self.bundle.info({"version": version, "device": device})
