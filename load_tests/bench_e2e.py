@@ -131,12 +131,17 @@ class Server:
         self.log.close()
 
 
+def _served(run: dict, rate: float, warmup_s: float) -> int:
+    """Requests the server handled over a run, its warm-up included (the CPU counters include it too)."""
+    return max(run["sent"] + round(rate * warmup_s), 1)
+
+
 def per_request_by_thread(before: dict[str, float], after: dict[str, float], process_cpu_s: float,
                           requests: int) -> dict[str, float]:
     """CPU ms per request by thread role over a run; `unattributed` is the process's CPU that no Python thread
-    accounts for (native threads, threads that exited)."""
-    per = {role: (after.get(role, 0.0) - before.get(role, 0.0)) * 1000 / max(requests, 1) for role in after}
-    per["unattributed"] = process_cpu_s * 1000 / max(requests, 1) - sum(per.values())
+    accounts for (native threads, threads that exited). `requests` comes from `_served` (at least 1)."""
+    per = {role: (after.get(role, 0.0) - before.get(role, 0.0)) * 1000 / requests for role in after}
+    per["unattributed"] = process_cpu_s * 1000 / requests - sum(per.values())
     return {role: round(ms, 3) for role, ms in per.items()}
 
 
@@ -180,8 +185,8 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
             fixed = run_loadtest(LoadTestSpec(rates=[rate], duration=duration, warmup=warm, **common), None)
             run = fixed["runs"][0]
             cpu, threads = server.cpu_seconds() - cpu0, server.thread_cpu_seconds()
-            served = run["sent"] + round(rate * warm)  # the CPU counters include the warm-up's requests
-            run["server_cpu_ms_per_request"] = round(cpu * 1000 / max(served, 1), 3)
+            served = _served(run, rate, warm)
+            run["server_cpu_ms_per_request"] = round(cpu * 1000 / served, 3)
             run["server_cpu_ms_per_request_by_thread"] = per_request_by_thread(threads0, threads, cpu, served)
             fixed_runs.append(run)
         out["fixed_rate"] = {**fixed, "runs": fixed_runs, "repeats": repeats}
@@ -192,8 +197,7 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
             warm = min(1.0, warmup)
             doc = run_loadtest(LoadTestSpec(rates=[rate_], duration=sweep_duration, warmup=warm, **common), None)
             r = doc["runs"][0]
-            served = r["sent"] + round(rate_ * warm)
-            r["server_cpu_ms_per_request"] = round((server.cpu_seconds() - c0) * 1000 / max(served, 1), 3)
+            r["server_cpu_ms_per_request"] = round((server.cpu_seconds() - c0) * 1000 / _served(r, rate_, warm), 3)
             runs.append(r)
             return r
 

@@ -14,14 +14,16 @@ import time
 from prometheus_client.core import CounterMetricFamily
 
 ROLES = ("event_loop", "query_batcher", "rank_workers", "other")
+BATCHER_THREAD_PREFIX = "batcher-"  # + the bundle version
+WORKER_THREAD_PREFIX = "rank"  # ThreadPoolExecutor names its threads rank_0, rank_1, ...
 
 
 def role_of(thread: threading.Thread) -> str:
     if thread is threading.main_thread():
         return "event_loop"
-    if thread.name.startswith("batcher-"):
+    if thread.name.startswith(BATCHER_THREAD_PREFIX):
         return "query_batcher"
-    if thread.name.startswith("rank_"):
+    if thread.name.startswith(f"{WORKER_THREAD_PREFIX}_"):
         return "rank_workers"
     return "other"
 

@@ -12,6 +12,7 @@ import logging
 
 import orjson
 from pydantic import ValidationError
+from starlette.datastructures import Headers
 
 from service.api.errors import error_response, from_errors
 from service.api.routes.rank import to_body, to_query
@@ -37,12 +38,12 @@ class FastRank:
         body = await _read_body(receive)
         if body is None:
             return
-        status, headers, payload = await self._rank(body, _content_type(scope))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [_JSON, (b"content-length", str(len(payload)).encode()), *headers]})
+        status, headers, payload = await self._rank(body, Headers(scope=scope).get("content-type"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
     async def _rank(self, body: bytes, content_type: str | None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """(status, headers, body) of the answer."""
         try:
             # FastAPI's rules: no body is a missing field; a body it does not read as JSON is not an object
             if not body:
@@ -57,14 +58,14 @@ class FastRank:
             ranker, settings = self.state.ranker, self.state.settings
             outcome = await ranker.rank(to_query(request, settings))
             ranker.metrics.observe_stages(outcome.timings_s)
-            return 200, [], orjson.dumps(to_body(request.query, outcome), option=orjson.OPT_SERIALIZE_NUMPY)
+            payload = orjson.dumps(to_body(request.query, outcome), option=orjson.OPT_SERIALIZE_NUMPY)
+            return 200, [_JSON, (b"content-length", str(len(payload)).encode())], payload
         except ServiceError as exc:
             response = error_response(exc)
         except Exception:
             log.exception("unhandled error on POST /rank")
             response = error_response(ServiceError(ErrorKind.BACKEND, "internal error"))
-        headers = [(k, v) for k, v in response.raw_headers if k not in (b"content-type", b"content-length")]
-        return response.status_code, headers, response.body
+        return response.status_code, response.raw_headers, response.body
 
 
 async def _read_body(receive) -> bytes | None:
@@ -77,13 +78,6 @@ async def _read_body(receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _content_type(scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return value.decode("latin-1")
-    return None
 
 
 def _is_json(content_type: str) -> bool:

@@ -22,6 +22,7 @@ from service.ranker.loaded import LoadedBundle
 from service.ranker.pipeline import rank
 from service.ranker.types import RankOutcome, RankQuery
 from service.settings import Settings
+from service.thread_cpu import BATCHER_THREAD_PREFIX, WORKER_THREAD_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ class Serving:
     def __init__(self, bundle: LoadedBundle, settings: Settings, metrics: Metrics) -> None:
         self.bundle = bundle
         self.batcher = QueryBatcher(bundle.encode_queries, settings.max_batch, settings.max_batch_wait_ms / 1000,
-                                    name=f"batcher-{bundle.version}", on_batch=metrics.batch_size.observe)
+                                    name=f"{BATCHER_THREAD_PREFIX}{bundle.version}",
+                                    on_batch=metrics.batch_size.observe)
         self._users = 0
         self._retired = False
         self._lock = threading.Lock()
@@ -73,7 +75,7 @@ class Ranker:
         self.metrics = metrics or Metrics()
         self._serving: Serving | None = None
         self._reload_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="rank")
+        self._executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix=WORKER_THREAD_PREFIX)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         self._idle = threading.Event()
