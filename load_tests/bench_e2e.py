@@ -111,15 +111,20 @@ class Server:
         procs = [p, *p.children(recursive=True)]
         return sum(sum(x.cpu_times()[:2]) for x in procs)
 
-    def thread_cpu_seconds(self) -> dict[str, float]:
-        """The service's CPU seconds by thread role, from its /metrics (`twinrank_thread_cpu_seconds_total`)."""
+    def cpu_counters(self) -> dict[str, dict[str, float]]:
+        """The service's CPU seconds from its /metrics: by thread role (`twinrank_thread_cpu_seconds_total`) and
+        by /rank stage (`twinrank_stage_cpu_seconds_total`)."""
         import re
         import urllib.request
 
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as r:
             text = r.read().decode()
-        return {m.group(1): float(m.group(2)) for m in
-                re.finditer(r'^twinrank_thread_cpu_seconds_total\{role="(\w+)"\} (\S+)$', text, re.MULTILINE)}
+
+        def family(name: str, label: str) -> dict[str, float]:
+            pattern = rf'^twinrank_{name}_cpu_seconds_total\{{{label}="(\w+)"\}} (\S+)$'
+            return {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.MULTILINE)}
+
+        return {"thread": family("thread", "role"), "stage": family("stage", "stage")}
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -136,13 +141,17 @@ def _served(run: dict, rate: float, warmup_s: float) -> int:
     return max(run["sent"] + round(rate * warmup_s), 1)
 
 
-def per_request_by_thread(before: dict[str, float], after: dict[str, float], process_cpu_s: float,
-                          requests: int) -> dict[str, float]:
-    """CPU ms per request by thread role over a run; `unattributed` is the process's CPU that no Python thread
-    accounts for (native threads, threads that exited). `requests` comes from `_served` (at least 1)."""
-    per = {role: (after.get(role, 0.0) - before.get(role, 0.0)) * 1000 / requests for role in after}
-    per["unattributed"] = process_cpu_s * 1000 / requests - sum(per.values())
-    return {role: round(ms, 3) for role, ms in per.items()}
+def per_request_cpu(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], process_cpu_s: float,
+                    requests: int) -> tuple[dict[str, float], dict[str, float]]:
+    """CPU ms per request over a run, by thread role and by /rank stage (from `Server.cpu_counters`). The thread
+    split gains `unattributed`: the process's CPU that no Python thread accounts for (native threads, threads that
+    exited). `requests` comes from `_served` (at least 1)."""
+    def per(kind: str) -> dict[str, float]:
+        return {k: (v - before[kind].get(k, 0.0)) * 1000 / requests for k, v in after[kind].items()}
+
+    by_thread = per("thread")
+    by_thread["unattributed"] = process_cpu_s * 1000 / requests - sum(by_thread.values())
+    return ({k: round(ms, 3) for k, ms in by_thread.items()}, {k: round(ms, 3) for k, ms in per("stage").items()})
 
 
 def free_port() -> int:
@@ -180,14 +189,16 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
         out["server_ready_s"] = round(time.perf_counter() - t0, 1)
         fixed_runs = []
         for i in range(repeats):
-            cpu0, threads0 = server.cpu_seconds(), server.thread_cpu_seconds()
+            cpu0, counters0 = server.cpu_seconds(), server.cpu_counters()
             warm = warmup if i == 0 else 1.0
             fixed = run_loadtest(LoadTestSpec(rates=[rate], duration=duration, warmup=warm, **common), None)
             run = fixed["runs"][0]
-            cpu, threads = server.cpu_seconds() - cpu0, server.thread_cpu_seconds()
+            cpu, counters = server.cpu_seconds() - cpu0, server.cpu_counters()
             served = _served(run, rate, warm)
             run["server_cpu_ms_per_request"] = round(cpu * 1000 / served, 3)
-            run["server_cpu_ms_per_request_by_thread"] = per_request_by_thread(threads0, threads, cpu, served)
+            by_thread, by_stage = per_request_cpu(counters0, counters, cpu, served)
+            run["server_cpu_ms_per_request_by_thread"] = by_thread
+            run["server_cpu_ms_per_request_by_stage"] = by_stage
             fixed_runs.append(run)
         out["fixed_rate"] = {**fixed, "runs": fixed_runs, "repeats": repeats}
         runs = []

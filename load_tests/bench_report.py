@@ -42,8 +42,13 @@ def where_time_goes(e2e: dict, cores: int = 2) -> list[str]:
         if by_thread:
             lines.append("- Server CPU ms per request by thread: "
                          + ", ".join(f"{role.replace('_', ' ')} {ms:.2f}" for role, ms in by_thread.items())
-                         + " (event loop: HTTP, parsing, JSON; query batcher: tokenise + query tower; rank workers: "
-                         "ANN search, head, auction).")
+                         + " (event loop: HTTP, parsing, JSON; rank workers: every /rank stage below).")
+        by_stage = run.get("server_cpu_ms_per_request_by_stage")
+        if by_stage:
+            lines.append("- Rank workers' CPU ms per request by stage: "
+                         + ", ".join(f"{stage.replace('_', ' ')} {ms:.2f}" for stage, ms in by_stage.items())
+                         + " (query encode: tokenise + query tower, a batch counted once; candidates: ANN search and "
+                         "the stored-vector lookup; score: head, calibration, auction, result rows).")
         lines.append(f"- At that cost {cores} idle cores saturate near {cores * 1000 / cpu:.0f} req/s (an upper bound: "
                      "queueing makes p99 grow well before it).")
     return lines

@@ -22,6 +22,8 @@ class Metrics:
                                        ["stage"], buckets=LATENCY_BUCKETS, registry=r)
         self.requests = Counter("twinrank_requests", "requests by endpoint and status", ["endpoint", "status"],
                                 registry=r)
+        self.stage_cpu = Counter("twinrank_stage_cpu_seconds", "/rank CPU seconds per stage on the thread that "
+                                 "ran it (query_encode counts each batch once)", ["stage"], registry=r)
         self.batch_size = Histogram("twinrank_query_batch_size", "queries per ONNX query-encoder call",
                                     buckets=BATCH_BUCKETS, registry=r)
         self.cache = Counter("twinrank_query_cache", "query vector cache lookups", ["result"], registry=r)
@@ -40,3 +42,12 @@ class Metrics:
     def observe_stages(self, timings_s: dict[str, float]) -> None:
         for stage, seconds in timings_s.items():
             self.stage_seconds.labels(stage).observe(seconds)
+
+    def observe_batch(self, size: int, cpu_s: float) -> None:
+        """One query-encoder call: its batch size, and its CPU (tokenise + query tower)."""
+        self.batch_size.observe(size)
+        self.stage_cpu.labels("query_encode").inc(cpu_s)
+
+    def observe_stage_cpu(self, cpu_s: dict[str, float]) -> None:
+        for stage, seconds in cpu_s.items():
+            self.stage_cpu.labels(stage).inc(seconds)

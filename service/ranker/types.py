@@ -45,5 +45,6 @@ class RankOutcome:
     results: list[RankedAd]
     candidates: int
     timings_s: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)  # this thread's CPU by stage (encode is counted per batch)
     query_cached: bool = False
     batch_size: int = 1
