@@ -108,16 +108,19 @@ def run_bench(opts: BenchOptions) -> dict:
     if "retrieval" in parts:
         from load_tests.bench_retrieval import retrieval
 
-        def served_index() -> Path | None:  # the e2e bundle's HNSW over the same vectors, when built
-            from service.bundle import BundleError, current_version_dir
+        def served_index() -> tuple[Path | None, str | None]:  # the e2e bundle's index over the same vectors
+            from service.bundle import BundleError, current_version_dir, load_manifest
 
             try:
-                return current_version_dir(bundles) / "ads.faiss"
+                version = current_version_dir(bundles)
+                return version / "ads.faiss", load_manifest(version).index.factory
             except (BundleError, OSError, ValueError):
-                return None
+                return None, None
 
+        served_path, served_factory = served_index()
         sec["retrieval"] = _section("retrieval", lambda: retrieval(work, n=n_vec, threads=opts.threads,
-                                                                   served_index=served_index()))
+                                                                   served_index=served_path,
+                                                                   served_factory=served_factory))
     if "e2e" in parts:
         from load_tests.bench_e2e import build_synthetic_bundle, end_to_end
         from load_tests.bench_models import build_student

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-E2E_FACTORY = "HNSW32"  # what `twinrank index build` picks for a catalog this size
+E2E_FACTORY = "HNSW32,SQ8"  # what `twinrank index build` picks for a catalog this size (a test checks)
 _TITLES = ["{h} kaufen", "{h} im Angebot", "Top {h} guenstig", "{h} online bestellen", "{h} Vergleich 2024"]
 _DESCS = ["Grosse Auswahl, schnelle Lieferung.", "Kostenloser Versand ab 20 Euro.", "Jetzt sparen!",
           "Bis zu 50% reduziert. Nur heute.", "Testsieger im Vergleich."]

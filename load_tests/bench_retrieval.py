@@ -55,7 +55,7 @@ def recall(got: np.ndarray, truth: np.ndarray, k: int) -> float:
 def retrieval(work: Path, n: int = 1_000_000, factory: str = "IVF1024,Flat",
               nprobes: tuple[int, ...] = (4, 8, 16, 32, 64), threads: int = 1, n_timed: int = 200,
               n_recall: int = 200, k: int = 100, served_index: Path | None = None,
-              ef_searches: tuple[int, ...] = (32, 64, 128, 256)) -> dict:
+              ef_searches: tuple[int, ...] = (32, 64, 128, 256), served_factory: str | None = None) -> dict:
     """Exact vs ANN over `n` vectors: build time, per-query latency (batch 1), recall@10 and recall@k.
     `served_index`: a FAISS index over the same vectors (the end-to-end bundle's HNSW), measured too."""
     import faiss
@@ -102,7 +102,7 @@ def retrieval(work: Path, n: int = 1_000_000, factory: str = "IVF1024,Flat",
     if served_index is not None and served_index.exists():
         served = faiss.read_index(str(served_index))
         if served.ntotal == n and "HNSW" in type(served).__name__:
-            measure(served, "HNSW32 (the e2e bundle's index)", "efSearch", ef_searches)
+            measure(served, f"{served_factory or 'HNSW'} (the e2e bundle's index)", "efSearch", ef_searches)
     return out
 
 

@@ -72,7 +72,7 @@ def index_build(
     model: Path = typer.Option(..., "--model", help="model directory from `twinrank export`"),
     catalog: Path = typer.Option(..., "--catalog", help="ads as .jsonl, .csv or .parquet"),
     bundles: Path = typer.Option(..., "--bundles", help="bundle root (holds versions and CURRENT)"),
-    factory: str | None = typer.Option(None, "--factory", help="FAISS factory (default: Flat / HNSW32 by size)"),
+    factory: str | None = typer.Option(None, "--factory", help="FAISS factory (default: Flat / HNSW32,SQ8 by size)"),
     vectors: str = typer.Option("float32", "--vectors", help="stored ad vectors: float32 or int8"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or gpu (the stored index is always CPU)"),
     keep: int = typer.Option(3, "--keep", min=1, help="versions to keep"),

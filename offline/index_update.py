@@ -18,11 +18,11 @@ import numpy as np
 from offline.bundle_writer import DEFAULT_KEEP, link_or_copy, new_staging_dir, publish
 from offline.catalog import AdBlock, CatalogError, iter_blocks, scan_catalog
 from offline.encode_catalog import encode_blocks, open_vectors
-from offline.index_build import choose_factory, write_index
+from offline.index_build import ANN_FACTORY, choose_factory, write_index
 from service.bundle import BundleError, OnnxTower, current_version_dir, dequantize, verify_bundle
 
 log = logging.getLogger(__name__)
-AUTO_FACTORIES = ("Flat", "HNSW32")
+AUTO_FACTORIES = ("Flat", ANN_FACTORY, "HNSW32")  # HNSW32: the size-based choice of earlier releases
 
 
 @dataclass

@@ -14,7 +14,7 @@ faiss.omp_set_num_threads(1)
 
 def test_factory_by_size() -> None:
     assert choose_factory(10) == ("Flat", {})
-    assert choose_factory(FLAT_MAX_ADS) == ("HNSW32", {"efSearch": 128})
+    assert choose_factory(FLAT_MAX_ADS) == ("HNSW32,SQ8", {"efSearch": 128})
     assert choose_factory(5, "IVF64,PQ8")[1] == {"nprobe": 32}
     assert resolve_ivf("IVFauto,PQ16", 1_000_000) == "IVF4000,PQ16"
     assert resolve_ivf("IVFauto,Flat", 100) == "IVF2,Flat"
@@ -37,6 +37,12 @@ def test_hnsw_recall_vs_exact(data) -> None:
     index, _ = build_index(xb, factory, params, device="auto")
     assert index.ntotal == len(xb) and faiss.downcast_index(index).hnsw.efSearch == 128
     assert recall_at_k(index, xb, xq, 100) >= 0.95
+
+
+def test_the_perf_bench_serves_the_index_a_1m_catalog_gets() -> None:
+    from load_tests.bench_e2e import E2E_FACTORY
+
+    assert choose_factory(1_000_000)[0] == E2E_FACTORY
 
 
 def test_ivf_builds_with_nprobe(data) -> None:
