@@ -42,10 +42,11 @@ def where_time_goes(e2e: dict, cores: int = 2) -> list[str]:
         if by_thread:
             lines.append("- Server CPU ms per request by thread: "
                          + ", ".join(f"{role.replace('_', ' ')} {ms:.2f}" for role, ms in by_thread.items())
-                         + " (event loop: HTTP, parsing, JSON; rank workers: every /rank stage below).")
+                         + " (event loop: HTTP, parsing, JSON; query batcher: the query encode stage; "
+                         "rank workers: the other stages).")
         by_stage = run.get("server_cpu_ms_per_request_by_stage")
         if by_stage:
-            lines.append("- Rank workers' CPU ms per request by stage: "
+            lines.append("- CPU ms per request by /rank stage: "
                          + ", ".join(f"{stage.replace('_', ' ')} {ms:.2f}" for stage, ms in by_stage.items())
                          + " (query encode: tokenise + query tower, a batch counted once; candidates: ANN search and "
                          "the stored-vector lookup; score: head, calibration, auction, result rows).")

@@ -23,7 +23,7 @@ class Metrics:
         self.requests = Counter("twinrank_requests", "requests by endpoint and status", ["endpoint", "status"],
                                 registry=r)
         self.stage_cpu = Counter("twinrank_stage_cpu_seconds", "/rank CPU seconds per stage on the thread that "
-                                 "ran it (query_encode counts each batch once)", ["stage"], registry=r)
+                                 "ran it (query_encode: the batcher's CPU per batch)", ["stage"], registry=r)
         self.batch_size = Histogram("twinrank_query_batch_size", "queries per ONNX query-encoder call",
                                     buckets=BATCH_BUCKETS, registry=r)
         self.cache = Counter("twinrank_query_cache", "query vector cache lookups", ["result"], registry=r)

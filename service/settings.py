@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     max_inflight: int = Field(64, ge=1, description="admitted /rank requests; past it the answer is 429")
     worker_threads: int = Field(4, ge=1, description="threads running retrieval and scoring")
     max_batch: int = Field(32, ge=1, description="most queries encoded in one ONNX call")
+    max_batch_wait_ms: float = Field(2.0, ge=0, le=50, description="longest a query waits for batch company")
     fast_rank_path: bool = Field(True, description="serve POST /rank from plain ASGI (same contract, less CPU); "
                                  "off: through the FastAPI route")
     query_cache_size: int = Field(10_000, ge=0, description="LRU entries of query vectors; 0 turns it off")

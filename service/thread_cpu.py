@@ -1,9 +1,9 @@
 """CPU seconds by thread role, for "where does the time go" under load (exported on /metrics).
 
-The roles follow the service's own thread names: the event loop (uvicorn's main thread) and the rank workers
-(`rank_*`, which also run the query encoder); everything else is `other`. CPU time of native threads that Python
-does not know (none with the default one-thread ONNX Runtime and FAISS settings) is not counted, and a thread that
-has exited takes its seconds with it. The split of the workers' CPU by stage is `twinrank_stage_cpu_seconds`.
+The roles follow the service's own thread names: the event loop (uvicorn's main thread), the query batcher
+(`batcher-<bundle>`), the rank workers (`rank_*`); everything else is `other`. CPU time of native threads that
+Python does not know (none with the default one-thread ONNX Runtime and FAISS settings) is not counted, and a
+thread that has exited (a retired bundle's batcher) takes its seconds with it.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import time
 
 from prometheus_client.core import CounterMetricFamily
 
-ROLES = ("event_loop", "rank_workers", "other")
+ROLES = ("event_loop", "query_batcher", "rank_workers", "other")
+BATCHER_THREAD_PREFIX = "batcher-"  # + the bundle version
 WORKER_THREAD_PREFIX = "rank"  # ThreadPoolExecutor names its threads rank_0, rank_1, ...
 
 
 def role_of(thread: threading.Thread) -> str:
     if thread is threading.main_thread():
         return "event_loop"
+    if thread.name.startswith(BATCHER_THREAD_PREFIX):
+        return "query_batcher"
     if thread.name.startswith(f"{WORKER_THREAD_PREFIX}_"):
         return "rank_workers"
     return "other"

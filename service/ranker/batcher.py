@@ -1,18 +1,17 @@
-"""Micro-batching of concurrent query encodings into one ONNX call, without a batcher thread.
+"""Micro-batching of concurrent query encodings into one ONNX call.
 
-The caller that finds the encoder idle encodes its own query on its own thread, so a lone query pays
-no thread hand-off (each one cost about 0.4 ms of CPU and wall time per request on the 2-core VM).
-Callers that arrive while an encode runs queue up; when it ends, the first of them is promoted and
-encodes the whole queue (up to `max_batch`) in one call for everyone (flat combining). Under load the
-batches form by themselves, and nobody waits on a timer for company.
+One worker thread owns the queue (TEI's habit). It takes whatever is queued, up to `max_batch`; it
+waits for more (at most `max_wait_s`) only while callers have announced that a query is on its way,
+so a lone request never pays the wait. Queries that arrive while a batch runs form the next batch.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,70 +29,90 @@ class Encoded:
     batch_size: int
 
 
-class _Slot:
-    """One caller's query, and where its vector (or the encoder's error) is handed back."""
-
-    __slots__ = ("text", "ready", "lead", "result", "error")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.ready = threading.Event()
-        self.lead = False  # set instead of a result: this caller encodes the next batch
-        self.result: Encoded | None = None
-        self.error: BaseException | None = None
+_STOP = object()
 
 
 class QueryBatcher:
     """`on_batch(size, cpu_s)` is called after each successful encoder call (metrics)."""
 
-    def __init__(self, encode: EncodeFn, max_batch: int, on_batch: Callable[[int, float], None] | None = None) -> None:
+    def __init__(self, encode: EncodeFn, max_batch: int, max_wait_s: float, name: str = "query-batcher",
+                 on_batch: Callable[[int, float], None] | None = None) -> None:
         self._encode = encode
         self.max_batch = max_batch
-        self._on_batch = on_batch
+        self.max_wait_s = max_wait_s
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._announced = 0
         self._lock = threading.Lock()
-        self._queue: deque[_Slot] = deque()  # not empty ⇒ _busy (both change only under _lock)
-        self._busy = False
+        self._on_batch = on_batch
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
-    def encode(self, text: str) -> Encoded:
-        """The query's vector; encodes on the calling thread, or rides in the batch another caller runs."""
-        slot = _Slot(text)
+    def announce(self) -> None:
+        """A caller will `submit` soon: a forming batch may wait for it (bounded by max_wait_s)."""
         with self._lock:
-            self._queue.append(slot)
-            lead = not self._busy
-            self._busy = True
-        if not lead:
-            slot.ready.wait()
-            lead = slot.lead
-        if lead:
-            self._run_batch()
-        if slot.error is not None:
-            raise slot.error
-        assert slot.result is not None
-        return slot.result
+            self._announced += 1
 
-    def _run_batch(self) -> None:
-        """Encode the head of the queue (which holds the caller's own slot), then pass the lead on."""
+    def withdraw(self) -> None:
+        """An announced caller will not submit after all (e.g. its query vector was cached)."""
         with self._lock:
-            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-        cpu0 = time.thread_time()
-        try:
-            vecs, t_tok, t_enc = self._encode([s.text for s in batch])
-        except BaseException as exc:  # every caller in the batch gets the failure; the batcher stays usable
-            for s in batch:
-                s.error = exc
-        else:
-            if self._on_batch is not None:
-                self._on_batch(len(batch), time.thread_time() - cpu0)
-            for i, s in enumerate(batch):
-                s.result = Encoded(vecs[i], t_tok, t_enc, len(batch))
-        finally:
+            self._announced -= 1
+
+    def submit(self, text: str, announced: bool = False) -> Future[Encoded]:
+        fut: Future[Encoded] = Future()
+        if announced:
             with self._lock:
-                successor = self._queue[0] if self._queue else None
-                if successor is None:
-                    self._busy = False
-                else:
-                    successor.lead = True
-            for s in batch:
-                s.ready.set()
-            if successor is not None:
-                successor.ready.set()
+                self._announced -= 1
+        self._queue.put((text, fut))
+        return fut
+
+    def encode(self, text: str, announced: bool = False) -> Encoded:
+        return self.submit(text, announced).result()
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout=5)
+
+    def _expecting(self) -> bool:
+        with self._lock:
+            return self._announced > 0
+
+    def _collect(self, first: tuple) -> tuple[list[tuple], bool]:
+        batch, stop = [first], False
+        deadline = time.perf_counter() + self.max_wait_s
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 or not self._expecting():
+                    break
+                try:
+                    item = self._queue.get(timeout=min(remaining, 0.0005))
+                except queue.Empty:
+                    continue
+            if item is _STOP:
+                stop = True
+                break
+            batch.append(item)
+        return batch, stop
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch, stop = self._collect(first)
+            texts = [t for t, _ in batch]
+            cpu0 = time.thread_time()
+            try:
+                vecs, t_tok, t_enc = self._encode(texts)
+            except Exception as exc:  # hand the failure to every waiting caller, keep the worker alive
+                for _, fut in batch:
+                    fut.set_exception(exc)
+            else:
+                if self._on_batch is not None:
+                    self._on_batch(len(batch), time.thread_time() - cpu0)
+                for i, (_, fut) in enumerate(batch):
+                    fut.set_result(Encoded(vecs[i], t_tok, t_enc, len(batch)))
+            if stop:
+                return

@@ -16,16 +16,21 @@ from service.ranker.types import AdInput, RankedAd, RankOutcome, RankQuery
 
 def rank(bundle: LoadedBundle, batcher: QueryBatcher, req: RankQuery, retrieve_k: int,
          ad_batch: int) -> RankOutcome:
-    """Rank for one request (synchronous; call it from a worker thread, never on the event loop)."""
+    """Rank for one request (synchronous; call it from a worker thread, never on the event loop).
+
+    The caller has announced this request to `batcher`; exactly one of submit/withdraw follows.
+    """
     t_start = time.perf_counter()
     timings = {"tokenize": 0.0, "encode": 0.0, "retrieve": 0.0, "score": 0.0}
     q = bundle.query_cache.get(req.query)
     cached, batch_size = q is not None, 0
     if q is None:
-        enc = batcher.encode(req.query)
+        enc = batcher.encode(req.query, announced=True)
         q, batch_size = enc.vector, enc.batch_size
         timings["tokenize"], timings["encode"] = enc.tokenize_s, enc.encode_s
         bundle.query_cache.put(req.query, q)
+    else:
+        batcher.withdraw()
     t0, cpu0 = time.perf_counter(), time.thread_time()
     if req.ads is None:
         rows, vectors, bid, p_click = _retrieve(bundle, q, max(retrieve_k, req.top_k))

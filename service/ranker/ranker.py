@@ -22,7 +22,7 @@ from service.ranker.loaded import LoadedBundle
 from service.ranker.pipeline import rank
 from service.ranker.types import RankOutcome, RankQuery
 from service.settings import Settings
-from service.thread_cpu import WORKER_THREAD_PREFIX
+from service.thread_cpu import BATCHER_THREAD_PREFIX, WORKER_THREAD_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ class Serving:
 
     def __init__(self, bundle: LoadedBundle, settings: Settings, metrics: Metrics) -> None:
         self.bundle = bundle
-        self.batcher = QueryBatcher(bundle.encode_queries, settings.max_batch, on_batch=metrics.observe_batch)
+        self.batcher = QueryBatcher(bundle.encode_queries, settings.max_batch, settings.max_batch_wait_ms / 1000,
+                                    name=f"{BATCHER_THREAD_PREFIX}{bundle.version}", on_batch=metrics.observe_batch)
         self._users = 0
         self._retired = False
         self._lock = threading.Lock()
@@ -56,6 +57,7 @@ class Serving:
             self._close()
 
     def _close(self) -> None:
+        self.batcher.close()
         self.bundle.close()
 
 
@@ -151,6 +153,7 @@ class Ranker:
             self._idle.clear()
             self.metrics.inflight.set(self._inflight)
         serving.acquire()
+        serving.batcher.announce()
         return serving
 
     def _done(self, serving: Serving) -> None:
@@ -177,6 +180,7 @@ class Ranker:
         try:
             fut = asyncio.get_running_loop().run_in_executor(self._executor, self._run, serving, req)
         except BaseException:
+            serving.batcher.withdraw()
             self._done(serving)
             raise
         return await fut

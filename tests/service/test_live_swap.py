@@ -81,7 +81,7 @@ def test_swap_under_traffic_fails_no_request(bundle_root, tiny_model, catalog_b,
 
 
 def test_graceful_shutdown_drains_in_flight_requests(bundle_root) -> None:
-    settings = make_settings(bundle_root)
+    settings = make_settings(bundle_root, max_batch_wait_ms=0)
     results: list = []
     with running_server(settings) as (url, server):
         def one(i: int) -> None:

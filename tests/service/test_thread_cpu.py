@@ -18,6 +18,7 @@ def _spin(seconds: float) -> None:
 
 def test_roles_follow_the_service_thread_names() -> None:
     assert role_of(threading.main_thread()) == "event_loop"
+    assert role_of(threading.Thread(name="batcher-v000001")) == "query_batcher"
     assert role_of(threading.Thread(name="rank_0")) == "rank_workers"
     assert role_of(threading.Thread(name="watcher")) == "other"
 
@@ -41,7 +42,7 @@ def test_a_busy_worker_thread_is_counted_under_rank_workers() -> None:
         worker.join()
     assert set(after) == set(ROLES)
     assert after["rank_workers"] - before["rank_workers"] >= 0.15
-    assert after["other"] - before["other"] < 0.1
+    assert after["query_batcher"] - before["query_batcher"] < 0.1
 
 
 def test_exported_as_a_prometheus_counter() -> None:

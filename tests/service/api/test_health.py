@@ -46,5 +46,6 @@ def test_overload_answers_429_fast(bundle_root) -> None:
             assert r.json()["error"].startswith("server busy: 1 requests in flight (max_inflight=1)")
             assert "twinrank_overload_rejections_total 1.0" in c.get("/metrics").text
         finally:
+            held.batcher.withdraw()
             ranker._done(held)
         assert c.post("/rank", json={"query": "x"}).status_code == 200

@@ -1,4 +1,4 @@
-"""The micro-batcher: concurrent queries share one encode call; a lone query encodes on its own thread."""
+"""The micro-batcher: concurrent queries share one encode call; a lone query does not wait."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class GatedEncoder:
 
 def test_concurrent_queries_share_a_batch() -> None:
     enc = GatedEncoder()
-    b = QueryBatcher(enc, max_batch=32)
+    b = QueryBatcher(enc, max_batch=32, max_wait_s=0.002)
     out: dict[str, float] = {}
 
     def call(text: str) -> None:
@@ -41,54 +41,31 @@ def test_concurrent_queries_share_a_batch() -> None:
     for t in rest:
         t.start()
     deadline = time.monotonic() + 10
-    while len(b._queue) < 10 and time.monotonic() < deadline:
+    while b._queue.qsize() < 10 and time.monotonic() < deadline:
         time.sleep(0.001)
     enc.gate.set()
     for t in [first, *rest]:
         t.join()
+    b.close()
     assert out == {"first": 5.0, **{"q" * (i + 1): float(i + 1) for i in range(10)}}
     assert len(enc.calls) == 2 and sorted(enc.calls[1]) == sorted("q" * (i + 1) for i in range(10))
 
 
-def test_lone_query_encodes_on_the_calling_thread() -> None:
-    threads: list[int] = []
-
-    def enc(texts):
-        threads.append(threading.get_ident())
-        return np.ones((len(texts), 2), np.float32), 0.0, 0.0
-
-    b = QueryBatcher(enc, max_batch=8)
-    out = b.encode("alone")
-    assert threads == [threading.get_ident()] and out.batch_size == 1
-    assert b.encode("again").batch_size == 1 and len(threads) == 2  # idle again after each call
+def test_lone_query_does_not_wait_for_company() -> None:
+    b = QueryBatcher(lambda texts: (np.ones((len(texts), 2), np.float32), 0.0, 0.0), max_batch=8, max_wait_s=0.5)
+    t0 = time.perf_counter()
+    b.encode("alone")
+    assert time.perf_counter() - t0 < 0.25  # far below max_wait: nobody announced a second query
+    b.close()
 
 
-def test_batches_respect_max_batch_and_pass_the_lead_on() -> None:
-    enc = GatedEncoder()
-    b = QueryBatcher(enc, max_batch=4)
-    first = threading.Thread(target=b.encode, args=("first",))
-    first.start()
-    while not enc.calls:
-        time.sleep(0.001)
-    rest = [threading.Thread(target=b.encode, args=(f"q{i}",)) for i in range(10)]
-    for t in rest:
-        t.start()
-    while len(b._queue) < 10:
-        time.sleep(0.001)
-    enc.gate.set()
-    for t in [first, *rest]:
-        t.join(10)
-    assert [len(c) for c in enc.calls] == [1, 4, 4, 2]
-    assert not b._busy and not b._queue
-
-
-def test_encoder_failure_reaches_every_caller_and_the_batcher_stays_usable() -> None:
+def test_encoder_failure_reaches_every_caller_and_the_worker_survives() -> None:
     def boom(texts):
         if "bad" in texts:
             raise RuntimeError("onnx failed")
         return np.ones((len(texts), 2), np.float32), 0.0, 0.0
 
-    b = QueryBatcher(boom, max_batch=8)
+    b = QueryBatcher(boom, max_batch=8, max_wait_s=0.0)
     try:
         b.encode("bad")
     except RuntimeError as exc:
@@ -96,42 +73,7 @@ def test_encoder_failure_reaches_every_caller_and_the_batcher_stays_usable() -> 
     else:
         raise AssertionError("no error")
     assert b.encode("good").vector.shape == (2,)
-
-
-def test_failure_in_a_shared_batch_reaches_its_followers() -> None:
-    gate = threading.Event()
-    calls: list[list[str]] = []
-
-    def enc(texts):
-        calls.append(list(texts))
-        if len(calls) == 1:
-            gate.wait(10)
-            return np.ones((1, 2), np.float32), 0.0, 0.0
-        raise RuntimeError("onnx failed")
-
-    b = QueryBatcher(enc, max_batch=8)
-    errors: list[str] = []
-
-    def call(text: str) -> None:
-        try:
-            b.encode(text)
-        except RuntimeError as exc:
-            errors.append(str(exc))
-
-    first = threading.Thread(target=call, args=("first",))
-    first.start()
-    while not calls:
-        time.sleep(0.001)
-    rest = [threading.Thread(target=call, args=(f"q{i}",)) for i in range(3)]
-    for t in rest:
-        t.start()
-    while len(b._queue) < 3:
-        time.sleep(0.001)
-    gate.set()
-    for t in [first, *rest]:
-        t.join(10)
-    assert errors == ["onnx failed"] * 3 and len(calls) == 2
-    assert not b._busy
+    b.close()
 
 
 def test_query_cache_is_lru() -> None:
