@@ -93,3 +93,20 @@ def test_connections_the_server_closed_while_idle_are_not_reused(echo):
     _, url = echo(idle_timeout=0.05)
     out = run(Target.parse(url), REQS, _cfg(rate=10, duration=1.0, preopen=4))
     assert out["errors"] == {} and out["ok"] == 10
+
+
+def test_the_generator_loop_uses_a_microsecond_timer_when_it_can() -> None:
+    import selectors
+
+    from load_tests.generator import SELECT_MAX_CONNS, precise_event_loop
+
+    loop = precise_event_loop(512)
+    try:  # select(2) takes a µs timeout; the default epoll selector rounds timeouts up to whole milliseconds
+        assert isinstance(loop._selector, selectors.SelectSelector)  # type: ignore[attr-defined]
+    finally:
+        loop.close()
+    loop = precise_event_loop(SELECT_MAX_CONNS + 1)  # more sockets than select(2) can watch: the default loop
+    try:
+        assert not isinstance(getattr(loop, "_selector", None), selectors.SelectSelector)
+    finally:
+        loop.close()
