@@ -42,8 +42,8 @@ def where_time_goes(e2e: dict, cores: int = 2) -> list[str]:
         if by_thread:
             lines.append("- Server CPU ms per request by thread: "
                          + ", ".join(f"{role.replace('_', ' ')} {ms:.2f}" for role, ms in by_thread.items())
-                         + " (event loop: HTTP, parsing, JSON; query batcher: the query encode stage; "
-                         "rank workers: the other stages).")
+                         + " (event loop: HTTP, parsing, JSON, and for query-only requests the candidates and score "
+                         "stages; query batcher: the query encode stage; rank workers: requests with ads).")
         by_stage = run.get("server_cpu_ms_per_request_by_stage")
         if by_stage:
             lines.append("- CPU ms per request by /rank stage: "

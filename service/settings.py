@@ -45,7 +45,10 @@ class Settings(BaseSettings):
 
     # Throughput and overload
     max_inflight: int = Field(64, ge=1, description="admitted /rank requests; past it the answer is 429")
-    worker_threads: int = Field(4, ge=1, description="threads running retrieval and scoring")
+    retrieve_on_event_loop: bool = Field(True, description="query-only requests search and score on the event "
+                                         "loop (two thread hand-offs fewer); off: on the worker threads")
+    worker_threads: int = Field(4, ge=1, description="threads ranking requests with ads (and query-only ones when "
+                                "retrieve_on_event_loop is off)")
     max_batch: int = Field(32, ge=1, description="most queries encoded in one ONNX call")
     max_batch_wait_ms: float = Field(2.0, ge=0, le=50, description="longest a query waits for batch company")
     fast_rank_path: bool = Field(True, description="serve POST /rank from plain ASGI (same contract, less CPU); "

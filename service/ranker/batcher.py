@@ -102,17 +102,23 @@ class QueryBatcher:
             if first is _STOP:
                 return
             batch, stop = self._collect(first)
-            texts = [t for t, _ in batch]
-            cpu0 = time.thread_time()
-            try:
-                vecs, t_tok, t_enc = self._encode(texts)
-            except Exception as exc:  # hand the failure to every waiting caller, keep the worker alive
-                for _, fut in batch:
-                    fut.set_exception(exc)
-            else:
-                if self._on_batch is not None:
-                    self._on_batch(len(batch), time.thread_time() - cpu0)
-                for i, (_, fut) in enumerate(batch):
-                    fut.set_result(Encoded(vecs[i], t_tok, t_enc, len(batch)))
+            # A caller awaiting from the event loop may have been cancelled meanwhile: its future is then done,
+            # and setting a result on it would raise here and kill the batcher. Such queries are not encoded.
+            batch = [(t, fut) for t, fut in batch if fut.set_running_or_notify_cancel()]
+            if batch:
+                self._encode_batch(batch)
             if stop:
                 return
+
+    def _encode_batch(self, batch: list[tuple[str, Future[Encoded]]]) -> None:
+        cpu0 = time.thread_time()
+        try:
+            vecs, t_tok, t_enc = self._encode([t for t, _ in batch])
+        except Exception as exc:  # hand the failure to every waiting caller, keep the worker alive
+            for _, fut in batch:
+                fut.set_exception(exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(batch), time.thread_time() - cpu0)
+        for i, (_, fut) in enumerate(batch):
+            fut.set_result(Encoded(vecs[i], t_tok, t_enc, len(batch)))

@@ -9,7 +9,7 @@ import numpy as np
 from service.bundle import ad_text
 from service.errors import invalid
 from service.ranker.auction import run_auction
-from service.ranker.batcher import QueryBatcher
+from service.ranker.batcher import Encoded, QueryBatcher
 from service.ranker.loaded import LoadedBundle
 from service.ranker.types import AdInput, RankedAd, RankOutcome, RankQuery
 
@@ -21,16 +21,27 @@ def rank(bundle: LoadedBundle, batcher: QueryBatcher, req: RankQuery, retrieve_k
     The caller has announced this request to `batcher`; exactly one of submit/withdraw follows.
     """
     t_start = time.perf_counter()
-    timings = {"tokenize": 0.0, "encode": 0.0, "retrieve": 0.0, "score": 0.0}
     q = bundle.query_cache.get(req.query)
-    cached, batch_size = q is not None, 0
+    enc = None
     if q is None:
         enc = batcher.encode(req.query, announced=True)
-        q, batch_size = enc.vector, enc.batch_size
-        timings["tokenize"], timings["encode"] = enc.tokenize_s, enc.encode_s
-        bundle.query_cache.put(req.query, q)
+        bundle.query_cache.put(req.query, enc.vector)
     else:
         batcher.withdraw()
+    return rank_with_query_vector(bundle, req, q, enc, t_start, retrieve_k, ad_batch)
+
+
+def rank_with_query_vector(bundle: LoadedBundle, req: RankQuery, cached: np.ndarray | None, enc: Encoded | None,
+                           t_start: float, retrieve_k: int, ad_batch: int) -> RankOutcome:
+    """The rest of `rank`, given the query vector: from the cache (`cached`) or just encoded (`enc`)."""
+    timings = {"tokenize": 0.0, "encode": 0.0, "retrieve": 0.0, "score": 0.0}
+    batch_size = 0
+    if enc is not None:
+        q, batch_size = enc.vector, enc.batch_size
+        timings["tokenize"], timings["encode"] = enc.tokenize_s, enc.encode_s
+    else:
+        assert cached is not None
+        q = cached
     t0, cpu0 = time.perf_counter(), time.thread_time()
     if req.ads is None:
         rows, vectors, bid, p_click = _retrieve(bundle, q, max(retrieve_k, req.top_k))
@@ -55,7 +66,7 @@ def rank(bundle: LoadedBundle, batcher: QueryBatcher, req: RankQuery, retrieve_k
     timings["score"] = t_end - t1
     timings["total"] = t_end - t_start
     cpu = {"candidates": cpu1 - cpu0, "score": time.thread_time() - cpu1}
-    return RankOutcome(bundle.version, results, len(sources), timings, cpu, cached, batch_size)
+    return RankOutcome(bundle.version, results, len(sources), timings, cpu, enc is None, batch_size)
 
 
 class _RowIds:

@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from service.errors import ErrorKind, ServiceError
 from service.metrics import Metrics
 from service.ranker.batcher import QueryBatcher
 from service.ranker.loaded import LoadedBundle
-from service.ranker.pipeline import rank
+from service.ranker.pipeline import rank, rank_with_query_vector
 from service.ranker.types import RankOutcome, RankQuery
 from service.settings import Settings
 from service.thread_cpu import BATCHER_THREAD_PREFIX, WORKER_THREAD_PREFIX
@@ -170,13 +171,27 @@ class Ranker:
                            self.settings.ad_encode_batch)
         finally:
             self._done(serving)
-        self.metrics.cache.labels("hit" if outcome.query_cached else "miss").inc()
-        self.metrics.observe_stage_cpu(outcome.cpu_s)
+        self._observe(outcome)
         return outcome
 
+    def _observe(self, outcome: RankOutcome) -> None:
+        self.metrics.cache.labels("hit" if outcome.query_cached else "miss").inc()
+        self.metrics.observe_stage_cpu(outcome.cpu_s)
+
     async def rank(self, req: RankQuery) -> RankOutcome:
-        """Admit (or refuse fast), then rank on a worker thread; the event loop never runs inference."""
+        """Admit (or refuse fast), then rank. The query encoder always runs on the batcher thread, and a request
+        with ads runs on a worker thread. A query-only request, by default (`retrieve_on_event_loop`), takes
+        its query vector back on the event loop and searches and scores there: about 1.5 ms of CPU that releases
+        the GIL in FAISS, against two thread hand-offs on a machine whose cores are busy. Interleaved A/B at
+        200 req/s over 1M ads (reports/perf): p99 lower in 5 of 6 rounds, CPU per request 4 % lower."""
         serving = self._admit()
+        if self.settings.retrieve_on_event_loop and req.ads is None:
+            try:
+                outcome = await self._rank_on_loop(serving, req)
+            finally:
+                self._done(serving)
+            self._observe(outcome)
+            return outcome
         try:
             fut = asyncio.get_running_loop().run_in_executor(self._executor, self._run, serving, req)
         except BaseException:
@@ -184,6 +199,19 @@ class Ranker:
             self._done(serving)
             raise
         return await fut
+
+    async def _rank_on_loop(self, serving: Serving, req: RankQuery) -> RankOutcome:
+        t_start = time.perf_counter()
+        bundle = serving.bundle
+        q = bundle.query_cache.get(req.query)
+        enc = None
+        if q is None:
+            enc = await asyncio.wrap_future(serving.batcher.submit(req.query, announced=True))
+            bundle.query_cache.put(req.query, enc.vector)
+        else:
+            serving.batcher.withdraw()
+        return rank_with_query_vector(bundle, req, q, enc, t_start, self.settings.retrieve_k,
+                                      self.settings.ad_encode_batch)
 
     def rank_sync(self, req: RankQuery) -> RankOutcome:
         """The same, on the calling thread (benchmarks and scripts)."""

@@ -220,3 +220,29 @@ def _comparable(doc: dict) -> dict:
     if doc.get("error_type") == "bad_request":
         doc["error"] = doc["error"].split(" (")[0]
     return doc
+
+
+@pytest.fixture(scope="module")
+def workers_client(_pristine_root):
+    """The same app with query-only requests searched and scored on the worker threads, not the event loop."""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from tests.service.conftest import make_settings
+
+    with TestClient(create_app(make_settings(_pristine_root, retrieve_on_event_loop=False))) as c:
+        yield c
+
+
+@pytest.mark.parametrize("body", [
+    {"query": "laufschuhe damen", "top_k": 4}, {"query": "wohnung mieten", "top_k": 40},
+    {"query": "winterjacke", "min_relevance": 0.4, "reserve": 0.01, "defect_weight": 2.0},
+    {"query": "x", "top_k": 0}, {"query": "x" * 300},
+])
+def test_ranking_on_the_event_loop_answers_as_the_workers(client, workers_client, body) -> None:
+    on_loop, on_workers = client.post("/rank", json=body), workers_client.post("/rank", json=body)
+    assert on_loop.status_code == on_workers.status_code
+    assert _comparable(on_loop.json()) == _comparable(on_workers.json())
+    assert client.app.state.settings.retrieve_on_event_loop  # the default: the first client ran on the loop
+    if on_loop.status_code == 200 and "min_relevance" not in body:
+        assert on_loop.json()["results"]

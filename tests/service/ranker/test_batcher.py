@@ -76,6 +76,21 @@ def test_encoder_failure_reaches_every_caller_and_the_worker_survives() -> None:
     b.close()
 
 
+def test_a_cancelled_caller_is_skipped_and_the_batcher_survives() -> None:
+    enc = GatedEncoder()
+    b = QueryBatcher(enc, max_batch=8, max_wait_s=0.0)
+    first = b.submit("first")
+    while not enc.calls:  # the first batch runs (held); the next query queues behind it
+        time.sleep(0.001)
+    gone = b.submit("gone")
+    assert gone.cancel()  # e.g. the awaiting request task was cancelled on the event loop
+    enc.gate.set()
+    assert first.result(10).vector[0] == 5.0
+    assert b.encode("after").vector[0] == 5.0  # the batcher thread is alive
+    assert ["gone"] not in enc.calls and all("gone" not in c for c in enc.calls)
+    b.close()
+
+
 def test_query_cache_is_lru() -> None:
     c = QueryCache(2)
     c.put("a", np.zeros(2))
