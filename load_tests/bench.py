@@ -37,6 +37,7 @@ class BenchOptions:
     sweep: tuple[float, ...] = (25, 50, 100, 150, 200, 300, 400, 600)
     server_env: dict[str, str] = field(default_factory=dict)
     e2e_name: str = "end_to_end"
+    e2e_repeats: int = 5  # fixed-rate runs; the headline is the median run's p99
     command: str = "twinrank bench"
 
 
@@ -135,7 +136,7 @@ def run_bench(opts: BenchOptions) -> dict:
             _log(f"bundle {version.name} ready after {build_s} s")
             res = end_to_end(work, bundles, opts.queries, duration=10 if opts.quick else 30,
                              sweep_rates=opts.sweep, sweep_duration=5 if opts.quick else 15,
-                             server_env=opts.server_env, repeats=1 if opts.quick else 3)
+                             server_env=opts.server_env, repeats=1 if opts.quick else opts.e2e_repeats)
             student = str(opts.student) if opts.student else "untrained student of the shipped shape"
             return res | {"bundle_build_s": build_s, "queries": q_source, "student": student}
 
