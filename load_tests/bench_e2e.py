@@ -112,19 +112,7 @@ class Server:
         return sum(sum(x.cpu_times()[:2]) for x in procs)
 
     def cpu_counters(self) -> dict[str, dict[str, float]]:
-        """The service's CPU seconds from its /metrics: by thread role (`twinrank_thread_cpu_seconds_total`) and
-        by /rank stage (`twinrank_stage_cpu_seconds_total`)."""
-        import re
-        import urllib.request
-
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as r:
-            text = r.read().decode()
-
-        def family(name: str, label: str) -> dict[str, float]:
-            pattern = rf'^twinrank_{name}_cpu_seconds_total\{{{label}="(\w+)"\}} (\S+)$'
-            return {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.MULTILINE)}
-
-        return {"thread": family("thread", "role"), "stage": family("stage", "stage")}
+        return cpu_counters(self.url)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -136,7 +124,23 @@ class Server:
         self.log.close()
 
 
-def _served(run: dict, rate: float, warmup_s: float) -> int:
+def cpu_counters(url: str) -> dict[str, dict[str, float]]:
+    """A twinrank service's CPU seconds from its /metrics: by thread role (`twinrank_thread_cpu_seconds_total`) and
+    by /rank stage (`twinrank_stage_cpu_seconds_total`). Empty dicts for a server that exports neither."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        text = r.read().decode(errors="replace")
+
+    def family(name: str, label: str) -> dict[str, float]:
+        pattern = rf'^twinrank_{name}_cpu_seconds_total\{{{label}="(\w+)"\}} (\S+)$'
+        return {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.MULTILINE)}
+
+    return {"thread": family("thread", "role"), "stage": family("stage", "stage")}
+
+
+def served_requests(run: dict, rate: float, warmup_s: float) -> int:
     """Requests the server handled over a run, its warm-up included (the CPU counters include it too)."""
     return max(run["sent"] + round(rate * warmup_s), 1)
 
@@ -194,7 +198,7 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
             fixed = run_loadtest(LoadTestSpec(rates=[rate], duration=duration, warmup=warm, **common), None)
             run = fixed["runs"][0]
             cpu, counters = server.cpu_seconds() - cpu0, server.cpu_counters()
-            served = _served(run, rate, warm)
+            served = served_requests(run, rate, warm)
             run["server_cpu_ms_per_request"] = round(cpu * 1000 / served, 3)
             by_thread, by_stage = per_request_cpu(counters0, counters, cpu, served)
             run["server_cpu_ms_per_request_by_thread"] = by_thread
@@ -208,7 +212,8 @@ def end_to_end(work: Path, bundles: Path, queries: str | None, rate: float = 200
             warm = min(1.0, warmup)
             doc = run_loadtest(LoadTestSpec(rates=[rate_], duration=sweep_duration, warmup=warm, **common), None)
             r = doc["runs"][0]
-            r["server_cpu_ms_per_request"] = round((server.cpu_seconds() - c0) * 1000 / _served(r, rate_, warm), 3)
+            served = served_requests(r, rate_, warm)
+            r["server_cpu_ms_per_request"] = round((server.cpu_seconds() - c0) * 1000 / served, 3)
             runs.append(r)
             return r
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from load_tests.bench import median_run
 from load_tests.bench_retrieval import ann_label
-from load_tests.report import _atomic_write, run_rows, stage_rows, write_json
+from load_tests.report import atomic_write, run_rows, stage_rows, write_json
 
 
 def _fmt(x, nd: int = 2) -> str:
@@ -214,5 +214,5 @@ def plots(doc: dict, out: Path) -> list[Path]:
 def write_perf(out: Path, doc: dict) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "perf.json", doc)
-    _atomic_write(out / "perf.md", markdown(doc).encode())
+    atomic_write(out / "perf.md", markdown(doc).encode())
     return [out / "perf.json", out / "perf.md", *plots(doc, out)]

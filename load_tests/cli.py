@@ -115,7 +115,40 @@ def bench(
         _fail(str(exc))
 
 
+def ab(
+    arm: list[str] = typer.Option(..., "--arm", help="NAME=http://HOST:PORT of a running server; two or more, "
+                                  "the first is the baseline."),
+    rate: float = typer.Option(200.0, help="Offered rate (requests/s) of every run."),
+    duration: float = typer.Option(20.0, help="Seconds per run."),
+    rounds: int = typer.Option(6, min=1, help="Rounds; each drives every arm once, in rotated order."),
+    warmup: float = typer.Option(2.0, help="Seconds of unrecorded warm-up before each run."),
+    queries: Path | None = typer.Option(None, help="Query file: one per line, or a QADSM TSV (first field)."),
+    top_k: int = typer.Option(10),
+    ready_timeout: float = typer.Option(300.0, help="Seconds to wait for each arm's GET /readyz (0: skip)."),
+    out: Path = typer.Option(Path("reports/ab"), help="Directory for ab.json, ab.md and ab_p99.png."),
+    quiet: bool = typer.Option(False, help="No progress lines."),
+) -> None:
+    """Interleaved A/B of servers running side by side: every round drives each arm once at the same open-loop
+    rate; the report gives median p50/p99, CPU per request, and in how many rounds each arm beat the baseline."""
+    from load_tests.ab import Arm, interleaved, write_ab
+    from load_tests.loadtest import LoadTestSpec
+
+    try:
+        arms = [Arm.parse(a) for a in arm]
+        spec = LoadTestSpec(url=arms[0].url, rates=[rate], duration=duration, warmup=warmup,
+                            queries=str(queries) if queries else None, top_k=top_k, ready_timeout=ready_timeout,
+                            progress=not quiet)
+        doc = interleaved(arms, spec, rounds)
+        doc["command"] = portable_command("ab", sys.argv[2:])
+        for p in write_ab(out, doc):
+            typer.echo(f"wrote {p}", err=True)
+    except (ValueError, FileNotFoundError, TimeoutError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps({name: {k: v for k, v in s.items() if k != "errors"} for name, s in doc["summary"].items()}))
+
+
 def register(app: typer.Typer) -> None:
-    """Add `loadtest` and `bench` to `app`."""
+    """Add `loadtest`, `bench` and `ab` to `app`."""
     app.command("loadtest")(loadtest)
     app.command("bench")(bench)
+    app.command("ab")(ab)

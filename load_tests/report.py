@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write next to the target and rename, so an interrupted run never leaves a half-written report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -23,7 +23,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_json(path: Path, doc: dict) -> None:
-    _atomic_write(path, (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode())
+    atomic_write(path, (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode())
 
 
 def _lag_max(run: dict) -> str:
@@ -129,7 +129,7 @@ def write_report(out_dir: Path, doc: dict, stem: str = "loadtest", plots: bool =
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]
     write_json(paths[0], doc)
-    _atomic_write(paths[1], markdown(doc).encode())
+    atomic_write(paths[1], markdown(doc).encode())
     if plots:
         paths += [out_dir / p for p in plot(doc, out_dir, stem)]
     return paths
