@@ -15,7 +15,7 @@ from pathlib import Path
 
 from load_tests.bench_e2e import cpu_counters, served_requests
 from load_tests.http1 import Target
-from load_tests.loadtest import LoadTestSpec, run_loadtest
+from load_tests.loadtest import LoadTestSpec, run_loadtest, wait_ready
 from load_tests.report import atomic_write, write_json
 
 
@@ -48,6 +48,9 @@ def interleaved(arms: list[Arm], spec: LoadTestSpec, rounds: int) -> dict:
         raise ValueError("an A/B needs at least two --arm")
     if len({a.name for a in arms}) != len(arms):
         raise ValueError("--arm names must differ")
+    if spec.ready_timeout > 0:  # every arm up before the first CPU reading
+        for arm in arms:
+            wait_ready(Target.parse(arm.url, spec.path), spec.ready_path, spec.ready_timeout)
     rate = spec.rates[0]
     runs: list[dict] = []
     for r in range(rounds):

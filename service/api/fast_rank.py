@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 
 from service.api.errors import error_response, from_errors
+from service.api.middleware import read_body
 from service.api.routes.rank import to_body, to_query
 from service.errors import ErrorKind, ServiceError, invalid
 from service.schemas import RankRequest
@@ -35,7 +36,7 @@ class FastRank:
         if scope["type"] != "http" or scope["path"] != "/rank" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)  # the BodyLimit middleware outside has bounded it
         if body is None:
             return
         status, headers, payload = await self._rank(body, Headers(scope=scope).get("content-type"))
@@ -66,18 +67,6 @@ class FastRank:
             log.exception("unhandled error on POST /rank")
             response = error_response(ServiceError(ErrorKind.BACKEND, "internal error"))
         return response.status_code, response.raw_headers, response.body
-
-
-async def _read_body(receive) -> bytes | None:
-    """The whole request body (the BodyLimit middleware outside has bounded it); None if the client left."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _is_json(content_type: str) -> bool:

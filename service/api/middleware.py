@@ -19,6 +19,26 @@ async def _send_json(send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+class BodyTooLarge(Exception):
+    """The request body passed the size limit while it was being read."""
+
+
+async def read_body(receive, max_bytes: int | None = None) -> bytes | None:
+    """The whole request body from ASGI `receive`; None when the client disconnected first. Raises `BodyTooLarge`
+    as soon as more than `max_bytes` have arrived (no limit when None)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if max_bytes is not None and size > max_bytes:
+            raise BodyTooLarge
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 class BodyLimit:
     """Refuse request bodies over `max_bytes` with 413, by Content-Length or while streaming."""
 
@@ -36,19 +56,14 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await _send_json(send, 413, too_large)
                 return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await _send_json(send, 413, too_large)
-                return
-            if not message.get("more_body", False):
-                break
-        body, sent = b"".join(chunks), False
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except BodyTooLarge:
+            await _send_json(send, 413, too_large)
+            return
+        if body is None:
+            return
+        sent = False
 
         async def replay():
             nonlocal sent

@@ -246,3 +246,34 @@ def test_ranking_on_the_event_loop_answers_as_the_workers(client, workers_client
     assert client.app.state.settings.retrieve_on_event_loop  # the default: the first client ran on the loop
     if on_loop.status_code == 200 and "min_relevance" not in body:
         assert on_loop.json()["results"]
+
+
+def test_streamed_body_over_the_limit_is_refused_while_reading(client) -> None:
+    def chunks():  # no Content-Length: httpx sends it chunked, so only the byte count can stop it
+        yield b'{"query": "'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    r = client.post("/rank", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error_type"] == "too_large"
+
+
+def test_read_body_joins_chunks_and_reports_a_disconnect() -> None:
+    import asyncio
+
+    from service.api.middleware import BodyTooLarge, read_body
+
+    def receiver(messages):
+        it = iter(messages)
+
+        async def receive():
+            return next(it)
+        return receive
+
+    parts = [{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"cd"}]
+    assert asyncio.run(read_body(receiver(parts))) == b"abcd"
+    assert asyncio.run(read_body(receiver([parts[0], {"type": "http.disconnect"}]))) is None
+    with pytest.raises(BodyTooLarge):
+        asyncio.run(read_body(receiver(parts), max_bytes=3))
+    assert asyncio.run(read_body(receiver(parts), max_bytes=4)) == b"abcd"
