@@ -18,13 +18,17 @@ def _spec(**kw) -> LoadTestSpec:
 
 def test_the_slower_arm_loses_every_round_and_the_order_rotates(echo, tmp_path) -> None:
     _, fast = echo(delay=lambda i: 0.001)
-    _, slow = echo(delay=lambda i: 0.015)
+    _, slow = echo(delay=lambda i: 0.080)
     doc = interleaved([Arm("fast", fast), Arm("slow", slow)], _spec(), rounds=2)
     assert [(r["round"], r["arm"], r["position"]) for r in doc["runs"]] == [
         (1, "fast", 0), (1, "slow", 1), (2, "slow", 0), (2, "fast", 1)]
     s = doc["summary"]
-    assert s["slow"]["rounds_p99_above_baseline"] == 2 and s["slow"]["rounds_p99_below_baseline"] == 0
-    assert s["slow"]["median_p50_ms"] >= 15 > s["fast"]["median_p50_ms"]
+    # p50s and medians, not single-run p99s, carry the assertion: a p99 of 40 requests is their max, and a stall
+    # of this shared machine can push one run's max past any delay gap (the counting is tested exactly below)
+    assert s["slow"]["median_p50_ms"] >= 80 > 40 > s["fast"]["median_p50_ms"]
+    assert s["slow"]["median_p99_ms"] > s["fast"]["median_p99_ms"]
+    assert s["slow"]["rounds_p99_above_baseline"] + s["slow"]["rounds_p99_below_baseline"] == 2
+    assert s["fast"]["rounds_p99_above_baseline"] == s["fast"]["rounds_p99_below_baseline"] == 0
     assert s["fast"]["median_server_cpu_ms_per_request"] is None  # the echo server exports no CPU counters
     assert all(r["ok"] == 40 and r["errors"] == {} for r in doc["runs"])
     paths = write_ab(tmp_path, doc)
