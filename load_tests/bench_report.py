@@ -38,21 +38,23 @@ def where_time_goes(e2e: dict, cores: int = 2) -> list[str]:
     if cpu is not None:
         lines.append(f"- Server CPU {cpu:.2f} ms per request → {cpu * run['offered_rps'] / 1000:.2f} of the machine's "
                      f"cores at {run['offered_rps']:g} req/s (generator: {run['generator_core_share']:.2f} core).")
-        by_thread = run.get("server_cpu_ms_per_request_by_thread")
-        if by_thread:
-            lines.append("- Server CPU ms per request by thread: "
-                         + ", ".join(f"{role.replace('_', ' ')} {ms:.2f}" for role, ms in by_thread.items())
-                         + " (event loop: HTTP, parsing, JSON, and for query-only requests the candidates and score "
-                         "stages; query batcher: the query encode stage; rank workers: requests with ads).")
-        by_stage = run.get("server_cpu_ms_per_request_by_stage")
-        if by_stage:
-            lines.append("- CPU ms per request by /rank stage: "
-                         + ", ".join(f"{stage.replace('_', ' ')} {ms:.2f}" for stage, ms in by_stage.items())
-                         + " (query encode: tokenise + query tower, a batch counted once; candidates: ANN search and "
-                         "the stored-vector lookup; score: head, calibration, auction, result rows).")
+        lines += _cpu_split("thread", run.get("server_cpu_ms_per_request_by_thread"),
+                            "event loop: HTTP, parsing, JSON, and for query-only requests the candidates and score "
+                            "stages; query batcher: the query encode stage; rank workers: requests with ads")
+        lines += _cpu_split("/rank stage", run.get("server_cpu_ms_per_request_by_stage"),
+                            "query encode: tokenise + query tower, a batch counted once; candidates: ANN search and "
+                            "the stored-vector lookup; score: head, calibration, auction, result rows")
         lines.append(f"- At that cost {cores} idle cores saturate near {cores * 1000 / cpu:.0f} req/s (an upper bound: "
                      "queueing makes p99 grow well before it).")
     return lines
+
+
+def _cpu_split(by: str, ms_per_request: dict[str, float] | None, legend: str) -> list[str]:
+    """One line of server CPU ms per request split by `by` (thread role or stage), or none without the split."""
+    if not ms_per_request:
+        return []
+    parts = ", ".join(f"{name.replace('_', ' ')} {ms:.2f}" for name, ms in ms_per_request.items())
+    return [f"- Server CPU ms per request by {by}: {parts} ({legend})."]
 
 
 def markdown(doc: dict) -> str:

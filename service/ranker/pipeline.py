@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -18,27 +19,33 @@ def rank(bundle: LoadedBundle, batcher: QueryBatcher, req: RankQuery, retrieve_k
          ad_batch: int) -> RankOutcome:
     """Rank for one request (synchronous; call it from a worker thread, never on the event loop).
 
-    The caller has announced this request to `batcher`; exactly one of submit/withdraw follows.
+    The caller has announced this request to `batcher` (see `query_vector`).
     """
     t_start = time.perf_counter()
-    q = bundle.query_cache.get(req.query)
-    enc = None
-    if q is None:
-        enc = batcher.encode(req.query, announced=True)
-        bundle.query_cache.put(req.query, enc.vector)
-    else:
+    cached, pending = query_vector(bundle, batcher, req.query)
+    enc = pending.result() if pending is not None else None
+    return rank_with_query_vector(bundle, req, cached, enc, t_start, retrieve_k, ad_batch)
+
+
+def query_vector(bundle: LoadedBundle, batcher: QueryBatcher, query: str) -> tuple[np.ndarray | None,
+                                                                                   Future[Encoded] | None]:
+    """The cached vector of an announced query (and the announcement withdrawn), or the batcher's future for it."""
+    cached = bundle.query_cache.get(query)
+    if cached is not None:
         batcher.withdraw()
-    return rank_with_query_vector(bundle, req, q, enc, t_start, retrieve_k, ad_batch)
+        return cached, None
+    return None, batcher.submit(query, announced=True)
 
 
 def rank_with_query_vector(bundle: LoadedBundle, req: RankQuery, cached: np.ndarray | None, enc: Encoded | None,
                            t_start: float, retrieve_k: int, ad_batch: int) -> RankOutcome:
-    """The rest of `rank`, given the query vector: from the cache (`cached`) or just encoded (`enc`)."""
+    """The rest of `rank`, given the query vector: from the cache (`cached`) or just encoded (`enc`, then cached)."""
     timings = {"tokenize": 0.0, "encode": 0.0, "retrieve": 0.0, "score": 0.0}
     batch_size = 0
     if enc is not None:
         q, batch_size = enc.vector, enc.batch_size
         timings["tokenize"], timings["encode"] = enc.tokenize_s, enc.encode_s
+        bundle.query_cache.put(req.query, q)
     else:
         assert cached is not None
         q = cached

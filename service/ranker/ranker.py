@@ -20,7 +20,7 @@ from service.errors import ErrorKind, ServiceError
 from service.metrics import Metrics
 from service.ranker.batcher import QueryBatcher
 from service.ranker.loaded import LoadedBundle
-from service.ranker.pipeline import rank, rank_with_query_vector
+from service.ranker.pipeline import query_vector, rank, rank_with_query_vector
 from service.ranker.types import RankOutcome, RankQuery
 from service.settings import Settings
 from service.thread_cpu import BATCHER_THREAD_PREFIX, WORKER_THREAD_PREFIX
@@ -182,8 +182,8 @@ class Ranker:
         """Admit (or refuse fast), then rank. The query encoder always runs on the batcher thread, and a request
         with ads runs on a worker thread. A query-only request, by default (`retrieve_on_event_loop`), takes
         its query vector back on the event loop and searches and scores there: about 1.5 ms of CPU that releases
-        the GIL in FAISS, against two thread hand-offs on a machine whose cores are busy. Interleaved A/B at
-        200 req/s over 1M ads (reports/perf): p99 lower in 5 of 6 rounds, CPU per request 4 % lower."""
+        the GIL in FAISS, against two thread hand-offs on a machine whose cores are busy. Interleaved A/Bs at
+        200 req/s over 1M ads (reports/perf/README.md): p99 lower in 16 of 22 rounds, CPU per request 4-7 % lower."""
         serving = self._admit()
         if self.settings.retrieve_on_event_loop and req.ads is None:
             try:
@@ -202,15 +202,9 @@ class Ranker:
 
     async def _rank_on_loop(self, serving: Serving, req: RankQuery) -> RankOutcome:
         t_start = time.perf_counter()
-        bundle = serving.bundle
-        q = bundle.query_cache.get(req.query)
-        enc = None
-        if q is None:
-            enc = await asyncio.wrap_future(serving.batcher.submit(req.query, announced=True))
-            bundle.query_cache.put(req.query, enc.vector)
-        else:
-            serving.batcher.withdraw()
-        return rank_with_query_vector(bundle, req, q, enc, t_start, self.settings.retrieve_k,
+        cached, pending = query_vector(serving.bundle, serving.batcher, req.query)
+        enc = await asyncio.wrap_future(pending) if pending is not None else None
+        return rank_with_query_vector(serving.bundle, req, cached, enc, t_start, self.settings.retrieve_k,
                                       self.settings.ad_encode_batch)
 
     def rank_sync(self, req: RankQuery) -> RankOutcome:
