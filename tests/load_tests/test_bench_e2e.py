@@ -24,9 +24,14 @@ def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
     m = load_manifest(version)
     assert m.index.n_ads == 3000 and m.index.factory == "IVF16,Flat"
     assert build_synthetic_bundle(root, model, vec_path, factory="IVF16,Flat") == version  # reused, not rebuilt
+    index_inode = (version / m.index.file).stat().st_ino
     retrained = tiny_model_dir(tiny_base_dir, tmp_path / "model2", seed=1)
     rebuilt = build_synthetic_bundle(root, retrained, vec_path, factory="IVF16,Flat")
     assert rebuilt != version  # a re-exported student is benchmarked, not the stale bundle
+    assert load_manifest(rebuilt).files[m.index.file] == m.files[m.index.file]
+    assert (rebuilt / m.index.file).stat().st_ino == index_inode  # same vectors and kind: linked, not rebuilt
+    other = build_synthetic_bundle(root, retrained, vec_path, factory="Flat")
+    assert load_manifest(other).index.factory == "Flat"  # another index kind is built afresh
     version = build_synthetic_bundle(root, model, vec_path, factory="IVF16,Flat")
 
     out = end_to_end(tmp_path, root, None, rate=20, duration=2, sweep_rates=(20, 40), sweep_duration=1.5,
@@ -98,3 +103,19 @@ def test_ads_mode_requests_are_accepted_by_the_real_service(tiny_base_dir, tmp_p
             assert set(run["latency_by_mode_ms"]) == {"ads", "query"}
     finally:
         server.stop()
+
+
+def test_synthetic_bundle_index_is_not_reused_over_other_vectors(tiny_base_dir, tmp_path):
+    model = tiny_model_dir(tiny_base_dir, tmp_path / "model")
+    vec_path, _ = synthetic_vectors(tmp_path, 400, dim=16, nq=5)
+    root = tmp_path / "bundles"
+    first = build_synthetic_bundle(root, model, vec_path, factory="Flat")
+    first_inode = (first / "ads.faiss").stat().st_ino
+    copied = tmp_path / "copy.npy"
+    np.save(copied, np.load(vec_path))  # equal bytes in another file: still the same vectors
+    assert build_synthetic_bundle(root, model, copied, factory="Flat") == first
+    shifted = tmp_path / "shifted.npy"
+    np.save(shifted, np.roll(np.load(vec_path), 1, axis=0))
+    fresh = build_synthetic_bundle(root, model, shifted, factory="Flat")
+    assert fresh != first and (fresh / "ads.faiss").stat().st_ino != first_inode
+    assert np.array_equal(np.load(fresh / "ad_vectors.npy"), np.load(shifted))
