@@ -72,7 +72,8 @@ def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, fa
         cur = current_version_dir(root)
         m = load_manifest(cur)
         same_model = all(m.files.get(name) == digest for name, digest in model_files.items())
-        same_index = m.index.n_ads == n and m.index.factory == factory and _same_vectors(cur, m, vectors_path)
+        same_index = (m.index.n_ads == n and m.index.factory == factory
+                      and _same_vectors(cur / VECTORS_FILE, m.files.get(VECTORS_FILE), vectors_path))
         if same_index and same_model:
             return cur
         if same_index:
@@ -104,15 +105,14 @@ def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, fa
         raise
 
 
-def _same_vectors(version_dir: Path, manifest, vectors_path: Path) -> bool:
-    """Whether the bundle's stored vectors are the file at `vectors_path` (a hard link of it, or equal bytes)."""
-    from service.bundle import VECTORS_FILE
+def _same_vectors(stored: Path, stored_digest: str | None, vectors_path: Path) -> bool:
+    """Whether a bundle's stored vectors (`stored`, sha256 `stored_digest` in its manifest) are the file at
+    `vectors_path`: a hard link of it, or equal bytes."""
     from service.bundle.layout import sha256_file
 
-    stored = version_dir / VECTORS_FILE
     if stored.exists() and os.path.samefile(stored, vectors_path):
         return True
-    return manifest.files.get(VECTORS_FILE) == sha256_file(vectors_path)
+    return stored_digest == sha256_file(vectors_path)
 
 
 class Server:
@@ -175,7 +175,7 @@ def per_request_cpu(before: dict[str, dict[str, float]], after: dict[str, dict[s
                     requests: int) -> tuple[dict[str, float], dict[str, float]]:
     """CPU ms per request over a run, by thread role and by /rank stage (from `Server.cpu_counters`). The thread
     split gains `unattributed`: the process's CPU that no Python thread accounts for (native threads, threads that
-    exited). `requests` comes from `_served` (at least 1)."""
+    exited). `requests` comes from `served_requests` (at least 1)."""
     def per(kind: str) -> dict[str, float]:
         return {k: (v - before[kind].get(k, 0.0)) * 1000 / requests for k, v in after[kind].items()}
 
