@@ -93,7 +93,9 @@ def teacher_vs_student(work: Path, query_pool: list[str], ad_texts: list[str], t
     calibration — what the service does for `ads` given by id."""
     import json
 
-    from service.bundle.runtime import OnnxTower, load_tokenizer, make_session
+    from service.runtime.onnx_model import make_session
+    from service.runtime.tokenize import load_tokenizer
+    from service.runtime.towers import OnnxTower
 
     teacher_path, tok_path, q_prefix = build_teacher(work)
     student = build_student(work)
@@ -148,7 +150,7 @@ def query_encoding(work: Path, query_pool: list[str], threads: int = 1, repeats:
     import torch
 
     from models.twinbert import TwinBERT, TwinBERTConfig
-    from service.bundle.runtime import OnnxTower
+    from service.runtime.towers import OnnxTower
 
     student = build_student(work)
     info = json.loads((student / "model.json").read_text())

@@ -23,10 +23,11 @@ from service.bundle import (
     Manifest,
     read_current,
     sha256_file,
-    verify_bundle,
+    verify_files,
     version_dirs,
     version_seq,
 )
+from service.runtime.bundle_check import verify_bundle
 
 LOCK_NAME = ".lock"
 ROLLED_BACK_NAME = "ROLLED_BACK"  # versions rolled back from, one per line; rollback never returns to them
@@ -166,7 +167,7 @@ def rollback(root: str | Path) -> str:
         errors = []
         for p in reversed(older):
             try:
-                verify_bundle(p, check_models=False)
+                verify_files(p)
             except BundleError as e:
                 errors.append(str(e))
                 continue

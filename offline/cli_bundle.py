@@ -120,7 +120,8 @@ def bundle_validate(
 ) -> None:
     """Check checksums, dimensions, ids and run a test query; refuses a damaged bundle naming the file."""
     with _one_line_errors():
-        from service.bundle import resolve, smoke_test, verify_bundle
+        from service.bundle import resolve
+        from service.runtime.bundle_check import smoke_test, verify_bundle
 
         version = resolve(path)
         manifest = verify_bundle(version)

@@ -4,7 +4,7 @@ The student is the packaged base encoder itself (multilingual-e5-small from the 
 both towers take all 12 layers with mean pooling and no projection, i.e. plain e5 embeddings. (An untrained
 4-layer query tower against a 12-layer ad tower ranks the sample catalog at ROC-AUC ≈ 0.67, because
 the towers' spaces only line up after distillation; 12/12 gives ≈ 0.97.) The catalog is the project's
-own made-up sample (`service.sample_catalog`). Relevance is calibrated by Platt scaling of the cosine
+own made-up sample (`offline.data.sample_catalog`). Relevance is calibrated by Platt scaling of the cosine
 logit against the sample generator's categories (a query word of the ad's category = relevant).
 
 Needs the offline extras (torch): it lives in offline/, which the service never imports.
@@ -46,9 +46,9 @@ def build_default_bundle(root: Path, base: str = "multilingual-e5-small", n_ads:
     import torch
 
     from models.twinbert import TwinBERT, TwinBERTConfig
+    from offline.data.sample_catalog import CATEGORIES, sample_ads, write_sample_catalog
     from offline.export import export_model
     from offline.index_build import build_bundle
-    from service.sample_catalog import CATEGORIES, sample_ads, write_sample_catalog
 
     torch.set_num_threads(threads)
     log.info("loading base encoder %s", base)

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from offline.catalog import AdBlock
-from service.bundle.runtime import OnnxTower, ad_text
+from service.bundle import ad_text
+from service.runtime.towers import OnnxTower
 
 INT8_SCALE = 1.0 / 127.0
 

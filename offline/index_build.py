@@ -22,7 +22,8 @@ from offline.bundle_writer import DEFAULT_KEEP, link_or_copy, new_staging_dir, p
 from offline.catalog import iter_blocks, scan_catalog
 from offline.encode_catalog import INT8_SCALE, ad_tower, encode_blocks, open_vectors
 from offline.export import read_model_dir
-from service.bundle import INDEX_FILE, MANIFEST_NAME, VECTORS_FILE, dequantize
+from service.bundle import INDEX_FILE, MANIFEST_NAME, VECTORS_FILE
+from service.runtime.index import dequantize
 
 log = logging.getLogger(__name__)
 FLAT_MAX_ADS = 50_000

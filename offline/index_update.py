@@ -19,7 +19,9 @@ from offline.bundle_writer import DEFAULT_KEEP, link_or_copy, new_staging_dir, p
 from offline.catalog import AdBlock, CatalogError, iter_blocks, scan_catalog
 from offline.encode_catalog import encode_blocks, open_vectors
 from offline.index_build import ANN_FACTORY, choose_factory, write_index
-from service.bundle import BundleError, OnnxTower, current_version_dir, dequantize, verify_bundle
+from service.bundle import BundleError, current_version_dir, verify_files
+from service.runtime.index import dequantize
+from service.runtime.towers import OnnxTower
 
 log = logging.getLogger(__name__)
 AUTO_FACTORIES = ("Flat", ANN_FACTORY, "HNSW32")  # HNSW32: the size-based choice of earlier releases
@@ -54,7 +56,7 @@ def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = Non
 
     root = Path(bundles_root)
     cur = current_version_dir(root)
-    m = verify_bundle(cur, check_models=False)
+    m = verify_files(cur)
     deletes = read_delete_ids(delete_path) if delete_path else set()
     upserts: dict[str, tuple[str, str, float, float]] = {}
     if upsert_path:

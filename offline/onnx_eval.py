@@ -13,8 +13,11 @@ import numpy as np
 
 from offline.encode_catalog import encode_texts, quantize_vectors
 from offline.export import MODEL_JSON, ExportError
-from service.bundle import OnnxTower, ad_text, dequantize
-from service.bundle.runtime import cos_logits, make_session
+from service.bundle import ad_text
+from service.runtime.heads import cos_logits
+from service.runtime.index import dequantize
+from service.runtime.onnx_model import make_session
+from service.runtime.towers import OnnxTower
 
 INT8_AUC_MAX_LOSS = 0.005
 REPORT_NAME = "export_report.json"

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from models.twinbert import TwinBERT
-from service.bundle.runtime import make_session
+from service.runtime.onnx_model import make_session
 
 PARITY_TOL = 1e-4
 # Varied lengths (one past any max length), umlauts, digits and symbols; batches of 1 and of many.

@@ -1,4 +1,6 @@
-"""The bundle contract, shared by `offline/` (writer) and `service/` (reader). Torch-free.
+"""The bundle contract, shared by `offline/` (writer), `service/` (reader) and the load tools: the on-disk
+format and its file-level checks. Pure data: pydantic, numpy and pyarrow, no ONNX Runtime, FAISS or torch
+(opening a bundle's models is `service.runtime`'s job, see `service.runtime.bundle_check`).
 
 A bundle root holds immutable version directories (`v000001-…`) and a `CURRENT` file naming the current one.
 """
@@ -30,16 +32,15 @@ from service.bundle.manifest import (
     Manifest,
     ModelInfo,
     ResHeadRef,
+    ad_text,
     load_manifest,
 )
-from service.bundle.runtime import OnnxTower, ad_text, calibrate, cos_logits, dequantize
-from service.bundle.smoke import smoke_test
-from service.bundle.verify import verify_bundle, verify_checksums
+from service.bundle.verify import verify_checksums, verify_files
 
 __all__ = [
     "AD_COLUMNS", "ADS_TABLE_FILE", "CURRENT_NAME", "FORMAT_VERSION", "INDEX_FILE", "MANIFEST_NAME",
     "TOKENIZER_FILE", "VECTORS_FILE", "BundleError", "Calibration", "CosParams", "EncoderFiles", "Encoders",
-    "Heads", "IndexInfo", "Manifest", "ModelInfo", "ResHeadRef", "current_version_dir", "load_manifest",
-    "read_current", "resolve", "sha256_file", "smoke_test", "OnnxTower", "ad_text", "calibrate",
-    "cos_logits", "dequantize", "verify_bundle", "verify_checksums", "version_dirs", "version_seq",
+    "Heads", "IndexInfo", "Manifest", "ModelInfo", "ResHeadRef", "ad_text", "current_version_dir",
+    "load_manifest", "read_current", "resolve", "sha256_file", "verify_checksums", "verify_files",
+    "version_dirs", "version_seq",
 ]

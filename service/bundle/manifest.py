@@ -144,6 +144,11 @@ class Manifest(_Strict):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
 
 
+def ad_text(title: str, description: str, separator: str = " ") -> str:
+    """The ad text the ad tower sees, joined by the manifest's `ad_separator` (equals `models.text.ad_text`)."""
+    return f"{title}{separator}{description}".strip()
+
+
 def _is_plain_name(name: str) -> bool:
     p = Path(name)
     return bool(name) and not p.is_absolute() and ".." not in p.parts and name != MANIFEST_NAME

@@ -1,6 +1,7 @@
-"""Checks that decide whether a bundle may be served: checksums, dimensions, ids, and a test query.
+"""The file-level checks of the bundle contract: manifest, version name, checksums, vector shapes, ad table.
 
-Every failure raises `BundleError` whose message (and `.path`) names the offending file.
+No ONNX Runtime or FAISS here: the checks that open the models (and the test query) are
+`service.runtime.bundle_check`. Every failure raises `BundleError` whose message (and `.path`) names the file.
 """
 
 from __future__ import annotations
@@ -14,13 +15,8 @@ from service.bundle.layout import sha256_file, version_seq
 from service.bundle.manifest import AD_COLUMNS, Manifest, load_manifest
 
 
-def verify_bundle(version_dir: str | Path, check_models: bool = True) -> Manifest:
-    """Validate a version directory and return its manifest.
-
-    Args:
-        version_dir: a bundle version directory (use `resolve` for a bundle root).
-        check_models: also open the ONNX files and the FAISS index to check names and dimensions.
-    """
+def verify_files(version_dir: str | Path) -> Manifest:
+    """Validate a version directory's files (use `resolve` for a bundle root) and return its manifest."""
     d = Path(version_dir)
     manifest = load_manifest(d)
     if version_seq(d.name) is not None and manifest.bundle_version != d.name:
@@ -29,10 +25,6 @@ def verify_bundle(version_dir: str | Path, check_models: bool = True) -> Manifes
     verify_checksums(d, manifest)
     _check_vectors(d, manifest)
     _check_ads_table(d, manifest)
-    if check_models:
-        _check_index(d, manifest)
-        _check_onnx(d, manifest)
-        _check_tokenizer(d, manifest)
     return manifest
 
 
@@ -77,54 +69,3 @@ def _check_ads_table(d: Path, m: Manifest) -> None:
         raise BundleError(f"{path}: bid must be >= 0", path)
     if p_click.null_count or table.num_rows and not (0 <= pc.min(p_click).as_py() <= pc.max(p_click).as_py() <= 1):
         raise BundleError(f"{path}: p_click must lie in [0, 1]", path)
-
-
-def _check_index(d: Path, m: Manifest) -> None:
-    import faiss
-
-    path = d / m.index.file
-    try:
-        index = faiss.read_index(str(path))
-    except RuntimeError as e:
-        raise BundleError(f"{path}: unreadable FAISS index ({str(e).splitlines()[0]})", path) from e
-    if index.d != m.model.dim:
-        raise BundleError(f"{path}: index dim {index.d}, manifest says dim={m.model.dim}", path)
-    if index.ntotal != m.index.n_ads:
-        raise BundleError(f"{path}: index holds {index.ntotal} vectors, manifest says n_ads={m.index.n_ads}", path)
-    if index.metric_type != faiss.METRIC_INNER_PRODUCT:
-        raise BundleError(f"{path}: index metric is not inner product", path)
-
-
-def _check_onnx(d: Path, m: Manifest) -> None:
-    from service.bundle.runtime import make_session
-
-    towers = [m.encoders.query.fp32, m.encoders.ad.fp32, m.encoders.query.int8, m.encoders.ad.int8]
-    for name in filter(None, towers):
-        _check_io(d / name, make_session, {"input_ids", "attention_mask"}, "embedding", m.model.dim)
-    if m.heads.res is not None:
-        _check_io(d / m.heads.res.file, make_session, {"q", "a"}, "logit", None)
-
-
-def _check_io(path: Path, make_session, inputs: set[str], output: str, dim: int | None) -> None:
-    try:
-        sess = make_session(path)
-    except Exception as e:  # ORT raises its own exception types for bad or truncated models
-        raise BundleError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})", path) from e
-    got_in = {i.name for i in sess.get_inputs()}
-    outs = {o.name: o.shape for o in sess.get_outputs()}
-    if got_in != inputs or output not in outs:
-        raise BundleError(f"{path}: inputs {sorted(got_in)} / outputs {sorted(outs)}, want {sorted(inputs)} / "
-                          f"[{output!r}]", path)
-    last = outs[output][-1] if outs[output] else None
-    if dim is not None and isinstance(last, int) and last != dim:
-        raise BundleError(f"{path}: output dim {last}, manifest says dim={dim}", path)
-
-
-def _check_tokenizer(d: Path, m: Manifest) -> None:
-    from tokenizers import Tokenizer
-
-    path = d / m.tokenizer
-    try:
-        Tokenizer.from_file(str(path))
-    except Exception as e:  # tokenizers raises a bare Exception on a bad file
-        raise BundleError(f"{path}: not a loadable tokenizers file ({e})", path) from e

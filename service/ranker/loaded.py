@@ -13,17 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from service.bundle import BundleError, Manifest, verify_bundle
+from service.bundle import BundleError, Manifest, verify_files
 from service.ranker.query_cache import QueryCache
-from service.runtime.heads import Calibration, ResHead, cos_logits
+from service.runtime.heads import ResHead, calibrate, cos_logits
 from service.runtime.index import AdIndex, AdVectors
-from service.runtime.onnx_model import OnnxModel, TowerEncoder
+from service.runtime.onnx_model import OnnxModel
 from service.runtime.providers import faiss_gpus, ort_providers
-from service.runtime.tokenize import TextEncoder
+from service.runtime.towers import OnnxTower
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-TOWER_INPUTS = ("input_ids", "attention_mask")
 
 
 @dataclass
@@ -58,16 +57,13 @@ class LoadedBundle:
         providers = ort_providers(s.device)
         self.providers = providers
 
-        def tower(route: str) -> TowerEncoder:
-            files = getattr(m.encoders, route)
-            name = files.int8 if s.encoder_precision == "int8" and files.int8 else files.fp32
-            model = OnnxModel(d / name, providers, s.ort_intra_op_threads, s.ort_inter_op_threads, TOWER_INPUTS)
-            return TowerEncoder(model, self.dim)
+        def tower(route: str) -> OnnxTower:
+            return OnnxTower.from_manifest(d, m, route, s.encoder_precision == "int8", s.ort_intra_op_threads,
+                                           providers, s.ort_inter_op_threads)
 
-        self.query_tokenizer = TextEncoder.from_file(d / m.tokenizer, m.model.query_prefix, m.model.query_max_len)
-        self.ad_tokenizer = TextEncoder.from_file(d / m.tokenizer, m.model.ad_prefix, m.model.ad_max_len)
-        self.query_encoder = tower("query")
-        self.ad_encoder = tower("ad")
+        query, ad = tower("query"), tower("ad")
+        self.query_tokenizer, self.query_encoder = query.text, query.encoder
+        self.ad_tokenizer, self.ad_encoder = ad.text, ad.encoder
         self.cos = (m.heads.cos.scale, m.heads.cos.bias)
         self.res = None
         if m.heads.res is not None:
@@ -76,7 +72,7 @@ class LoadedBundle:
         c = m.calibration
         if c.head == "res" and self.res is None:
             raise BundleError(f"{d / 'manifest.json'}: calibration uses the res head, but heads.res is null", d)
-        self.calibration = Calibration(c.head, c.a, c.b)
+        self.calibration = c
         self.index = AdIndex(d / m.index.file, self.dim, m.index.n_ads, dict(m.index.search_params),
                              faiss_gpus(s.device))
         self.vectors = AdVectors(d / m.index.vectors_file, self.dim, m.index.n_ads, m.index.vectors_dtype,
@@ -88,7 +84,7 @@ class LoadedBundle:
     def load(cls, version_dir: Path, settings: Settings) -> LoadedBundle:
         """Verify, open and warm up a bundle version; raises `BundleError` naming the bad file."""
         t0 = time.perf_counter()
-        manifest = verify_bundle(version_dir, check_models=False)
+        manifest = verify_files(version_dir)
         try:
             bundle = cls(version_dir, manifest, settings)
         except (ValueError, RuntimeError, OSError, KeyError) as exc:
@@ -130,7 +126,7 @@ class LoadedBundle:
             logits = self.res(q, ads)
         else:
             logits = cos_logits(q, ads, *self.cos)
-        return self.calibration(logits)
+        return calibrate(logits, self.calibration)
 
     def warm_up(self) -> None:
         """A tiny encode + search + head, as readiness requires; errors become `BundleError`."""

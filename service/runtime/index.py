@@ -46,6 +46,15 @@ class AdIndex:
         return scores, ids
 
 
+def dequantize(vectors: np.ndarray, scale: float | None) -> np.ndarray:
+    """Stored ad vectors as float32 (int8 vectors are uniform codes: float = code · scale)."""
+    if vectors.dtype == np.int8:
+        if not scale:
+            raise ValueError("int8 vectors need a scale")
+        return vectors.astype(np.float32) * np.float32(scale)
+    return np.asarray(vectors, dtype=np.float32)
+
+
 class AdVectors:
     """Stored ad vectors (float32, or int8 with a scale), memory-mapped; rows → float32 vectors."""
 
@@ -61,8 +70,7 @@ class AdVectors:
         if dtype == "int8" and not scale:
             raise ValueError(f"{path.name}: int8 vectors need vectors_scale in the manifest")
         self.data = data
-        self.scale = float(scale) if dtype == "int8" else 1.0
+        self.scale = float(scale) if dtype == "int8" else None
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
-        out = np.asarray(self.data[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
-        return out * self.scale if self.scale != 1.0 else out
+        return dequantize(np.asarray(self.data[np.asarray(rows, dtype=np.int64)]), self.scale)

@@ -7,7 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from service.bundle.runtime import load_tokenizer
+
+def load_tokenizer(path: str | Path, max_length: int):
+    """A HF `tokenizers` tokenizer truncating at `max_length` and padding to the longest in the batch."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    pad_id = tok.token_to_id("<pad>")
+    if pad_id is None:
+        pad_id = tok.token_to_id("[PAD]") or 0
+    tok.enable_truncation(max_length)
+    tok.enable_padding(pad_id=pad_id)
+    return tok
 
 
 @dataclass

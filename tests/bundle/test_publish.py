@@ -13,7 +13,8 @@ import pytest
 
 from offline import bundle_writer
 from offline.index_build import build_bundle
-from service.bundle import BundleError, read_current, resolve, verify_bundle, version_dirs
+from service.bundle import BundleError, read_current, resolve, version_dirs
+from service.runtime.bundle_check import verify_bundle
 from tests.bundle.helpers import catalog_rows, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,9 @@ import pytest
 
 from offline.catalog import CatalogError
 from offline.index_update import update_bundle
-from service.bundle import OnnxTower, ad_text, load_manifest, read_current, resolve, verify_bundle
+from service.bundle import ad_text, load_manifest, read_current, resolve
+from service.runtime.bundle_check import verify_bundle
+from service.runtime.towers import OnnxTower
 from tests.bundle.helpers import catalog_rows, write_jsonl
 
 

@@ -16,9 +16,8 @@ from service.bundle import (
     load_manifest,
     resolve,
     sha256_file,
-    smoke_test,
-    verify_bundle,
 )
+from service.runtime.bundle_check import smoke_test, verify_bundle
 
 
 def test_built_bundle_verifies_and_answers_a_query(root: Path, catalog: Path) -> None:
@@ -117,7 +116,8 @@ def test_current_pointing_nowhere(root: Path) -> None:
 
 
 def test_bundle_side_is_torch_free(root: Path) -> None:
-    code = ("import sys; from service.bundle import resolve, verify_bundle, smoke_test; "
+    code = ("import sys; from service.bundle import resolve; "
+            "from service.runtime.bundle_check import verify_bundle, smoke_test; "
             f"v = resolve({str(root)!r}); smoke_test(v, verify_bundle(v)); "
             "bad = [m for m in ('torch', 'transformers', 'offline') if m in sys.modules]; "
             "assert not bad, bad")

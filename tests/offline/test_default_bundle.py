@@ -8,9 +8,10 @@ from fastapi.testclient import TestClient
 
 from offline import default_bundle
 from offline.catalog import scan_catalog
+from offline.data.sample_catalog import sample_ads, write_sample_catalog
 from service.api.app import create_app
-from service.bundle import read_current, verify_bundle
-from service.sample_catalog import sample_ads, write_sample_catalog
+from service.bundle import read_current
+from service.runtime.bundle_check import verify_bundle
 from tests.service.conftest import make_settings
 
 

@@ -14,8 +14,8 @@ import torch
 from models.twinbert import TwinBERT
 from offline.export import ExportError, export_model, load_run, read_model_dir
 from offline.onnx_eval import evaluate_model_dir, read_qadsm
-from service.bundle import OnnxTower
-from service.bundle.runtime import make_session
+from service.runtime.onnx_model import make_session
+from service.runtime.towers import OnnxTower
 from tests.bundle.helpers import WORDS, tiny_twinbert
 
 TEXTS = ["laufschuhe damen", "Wohnung mieten ohne Makler in Berlin", "x", " ".join(WORDS * 6)]

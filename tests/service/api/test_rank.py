@@ -6,8 +6,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from service.bundle import OnnxTower, calibrate, current_version_dir, load_manifest
-from service.bundle.runtime import make_session
+from service.bundle import current_version_dir, load_manifest
+from service.runtime.heads import calibrate
+from service.runtime.onnx_model import make_session
+from service.runtime.towers import OnnxTower
 
 
 def reference_relevance(version_dir, query: str, ad_rows: list[int] | None = None,
