@@ -40,7 +40,7 @@ serve: $(VENV)/.serve-installed
 	@if [ ! -f $(BUNDLES)/CURRENT ]; then \
 		echo "no bundle under $(BUNDLES)/: installing the offline extras to build the default one (a few minutes)"; \
 		$(BIN)/pip install -q torch==2.13.0 && $(BIN)/pip install -q -e '.[offline]' && \
-		$(BIN)/python -m offline.default_bundle --bundles $(BUNDLES) || exit 1; \
+		$(BIN)/python -m offline.publish.default_bundle --bundles $(BUNDLES) || exit 1; \
 	fi
 	$(BIN)/twinrank serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
 

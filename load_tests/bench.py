@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from load_tests.machine import describe, load_average
+from common.machine import describe, load_average
 
 PARTS = ("teacher", "encode", "retrieval", "e2e", "generator")
 _COMMAND = ["twinrank bench"]  # the command line of this run, recorded with each part it ran

@@ -3,7 +3,7 @@
 The bundle holds the exported student (real ONNX query tower, tokenizer, residual head) and a synthetic
 1M-ad catalog: ad rows are generated, ad vectors come from `bench_retrieval.synthetic_vectors` (encoding
 1M ads with the 12-layer ad tower would take hours here). It is published with the project's own bundle
-writer (`offline.index_build` / `offline.bundle_writer`), so the service loads it like any other.
+writer (`offline.publish.index_build` / `offline.publish.bundle_writer`), so the service loads it like any other.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, fa
     A new student over the same vectors and index kind reuses CURRENT's index and ad table (hard links), so
     switching students costs seconds, not an index build (1M ads: about 2.5 minutes here).
     """
-    from offline.bundle_writer import link_or_copy, new_staging_dir, publish
-    from offline.export import MODEL_JSON, read_model_dir
-    from offline.index_build import copy_model_files, manifest_fields, write_index
+    from offline.export.model_dir import MODEL_JSON, read_model_dir
+    from offline.publish.bundle_writer import link_or_copy, new_staging_dir, publish
+    from offline.publish.index_build import copy_model_files, manifest_fields, write_index
     from service.bundle import VECTORS_FILE, BundleError, current_version_dir, load_manifest
 
     vectors = np.load(vectors_path, mmap_mode="r")

@@ -2,7 +2,7 @@
 PyTorch vs ONNX fp32 vs ONNX int8. Both sides run in the same process, on the same thread count.
 
 The student is a TwinBERT built from the packaged multilingual-e5-small with the shipped recipe's shape
-(4-layer query tower, 12-layer ad tower, 128-d projection) and exported by `offline.export`; the teacher
+(4-layer query tower, 12-layer ad tower, 128-d projection) and exported by `offline.export.model_dir`; the teacher
 is a 12-layer e5-small cross-encoder with a linear head (`models.cross_encoder`). Weights need not be
 trained for timing: cost depends on shapes, not values.
 """
@@ -48,7 +48,7 @@ def build_student(work: Path, base: str = "multilingual-e5-small") -> Path:
     import torch
 
     from models.twinbert import TwinBERT, TwinBERTConfig
-    from offline.export import export_model
+    from offline.export.model_dir import export_model
 
     torch.manual_seed(0)
     model = TwinBERT.from_base(TwinBERTConfig(base=base, **STUDENT_SHAPE))

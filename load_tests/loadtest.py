@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.machine import describe
 from load_tests.generator import RunConfig, run
 from load_tests.http1 import Pool, Target
-from load_tests.machine import describe
 from load_tests.mix import ads_from_table, build_mix
 from load_tests.queries import load_queries
 from load_tests.report import write_report

@@ -1,11 +1,14 @@
-"""Distillation losses. Teacher scores are precomputed on disk (offline/score); these only read them."""
+"""Distillation losses. Teacher scores are precomputed on disk (offline/score); these only read them.
+
+`DistillationLoss` is also the loss section of the run config (`offline.distill.config.StudentConfig.loss`):
+its fields, defaults and bounds are declared here once, and a config is checked when it is read.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def soft_bce(student_logit: torch.Tensor, teacher_logit: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -27,23 +30,23 @@ def cosine_alignment(student_vec: torch.Tensor, teacher_vec: torch.Tensor) -> to
     return (1 - F.cosine_similarity(student_vec, teacher_vec, dim=-1)).mean()
 
 
-@dataclass
-class DistillationLoss:
-    """Weighted sum of the configured terms; a zero weight switches a term off."""
+class DistillationLoss(BaseModel):
+    """Weighted sum of the configured terms; a zero weight switches a term off. The defaults are the
+    distillation recipe's: soft-label BCE, logit MSE at 0.1 and the query tower's cosine alignment."""
 
-    soft_weight: float = 1.0
-    temperature: float = 1.0
-    mse_weight: float = 0.0
-    hard_weight: float = 0.0
-    align_weight: float = 0.0
+    model_config = ConfigDict(extra="forbid")
 
-    def __post_init__(self) -> None:
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if min(self.soft_weight, self.mse_weight, self.hard_weight, self.align_weight) < 0:
-            raise ValueError("loss weights must be ≥ 0")
+    soft_weight: float = Field(1.0, ge=0)
+    temperature: float = Field(1.0, gt=0)
+    mse_weight: float = Field(0.1, ge=0)
+    hard_weight: float = Field(0.0, ge=0)
+    align_weight: float = Field(1.0, ge=0, description="weight of 1 − cos(student, teacher) pooled query states")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> DistillationLoss:
         if self.soft_weight + self.mse_weight + self.hard_weight + self.align_weight == 0:
             raise ValueError("all loss weights are zero")
+        return self
 
     def __call__(self, logit: torch.Tensor, teacher_logit: torch.Tensor | None = None,
                  label: torch.Tensor | None = None, vec: torch.Tensor | None = None,

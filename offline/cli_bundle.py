@@ -20,8 +20,8 @@ bundle_app = typer.Typer(no_args_is_help=True, help="Check and manage published 
 
 @contextlib.contextmanager
 def _one_line_errors() -> Iterator[None]:
-    from offline.catalog import CatalogError
-    from offline.export import ExportError
+    from offline.data.catalog import CatalogError
+    from offline.export.model_dir import ExportError
     from service.bundle import BundleError
 
     try:
@@ -52,7 +52,7 @@ def export(
     """Export query tower, ad tower and res head to ONNX (+ int8), with a built-in parity check."""
     _setup(threads)
     with _one_line_errors():
-        from offline.export import export_model, load_run
+        from offline.export.model_dir import export_model, load_run
 
         if eval_qadsm is not None and not eval_qadsm.is_file():
             raise FileNotFoundError(f"{eval_qadsm}: no such file")
@@ -61,10 +61,10 @@ def export(
         info = json.loads((path / "model.json").read_text())
         typer.echo(f"exported {path} (parity max abs diff {info['parity_max_abs_diff']})")
         if eval_qadsm is not None:
-            from offline.onnx_eval import evaluate_model_dir, write_report
+            from offline.export.quality import evaluate_model_dir, write_export_report
 
             report = evaluate_model_dir(path, eval_qadsm, eval_limit, threads)
-            typer.echo(f"wrote {write_report(path, report)}: {json.dumps(report)}")
+            typer.echo(f"wrote {write_export_report(path, report)}: {json.dumps(report)}")
 
 
 @index_app.command("build")
@@ -82,7 +82,7 @@ def index_build(
     """Encode the catalog, build the index and publish a new bundle version atomically."""
     _setup(threads)
     with _one_line_errors():
-        from offline.index_build import build_bundle
+        from offline.publish.index_build import build_bundle
 
         if vectors not in ("float32", "int8"):
             raise ValueError(f"--vectors must be float32 or int8 (got {vectors!r})")
@@ -104,7 +104,7 @@ def index_update(
     """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones."""
     _setup(threads)
     with _one_line_errors():
-        from offline.index_update import update_bundle
+        from offline.publish.update import update_bundle
 
         if upsert is None and delete is None:
             raise ValueError("nothing to do: pass --upsert and/or --delete")
@@ -134,7 +134,7 @@ def bundle_validate(
 def bundle_rollback(bundles: Path = typer.Option(..., "--bundles", help="bundle root")) -> None:
     """Point CURRENT back to the previous valid version."""
     with _one_line_errors():
-        from offline.bundle_writer import rollback
+        from offline.publish.bundle_writer import rollback
 
         typer.echo(f"CURRENT → {rollback(bundles)}")
 

@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         calibrate it, train the comparison models and write the report (metrics.json, report.md, plots)."""
         from pydantic import ValidationError
 
-        from offline.config import RunConfig
-        from offline.qadsm import DataError
+        from offline.distill.config import RunConfig
+        from offline.errors import DataError
 
         def fail(message: str) -> None:
             typer.echo(f"error: {message}", err=True)
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
             fail(f"invalid config {config}: {'.'.join(map(str, first['loc']))}: {first['msg']}")
         if not data.startswith("hf:") and not (Path(data) / "train.txt").exists():
             fail(f"--data {data} has no train.txt (expected a QADSM directory)")
-        from offline.pipeline import run_all
+        from offline.distill.stages import run_all
 
         try:
             run_all(data, out, cfg, only)

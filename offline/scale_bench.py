@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from offline.index_build import HNSW_EF_CONSTRUCTION, build_index, choose_factory, set_search_params
+from offline.publish.index_build import HNSW_EF_CONSTRUCTION, build_index, choose_factory, set_search_params
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 _WORDS = ("laufschuhe damen herren jacke winter sommer flug berlin hamburg münchen wohnung mieten kaufen garten "
@@ -133,8 +133,8 @@ def fake_ads(n: int, seed: int = 0) -> list[str]:
 def encode_cmd(model: Path = typer.Option(...), n: int = 512, batch_size: int = 64, threads: str = "1,2",
                out: Path = Path("reports/bundle/scale.json")):
     """Ads/s of the exported ad tower, fp32 and int8, at the given ONNX Runtime thread counts."""
-    from offline.encode_catalog import ad_tower, encode_texts
-    from offline.export import read_model_dir
+    from offline.export.model_dir import read_model_dir
+    from offline.publish.encode_catalog import ad_tower
 
     info = read_model_dir(model)
     texts = fake_ads(n)
@@ -144,9 +144,9 @@ def encode_cmd(model: Path = typer.Option(...), n: int = 512, batch_size: int = 
     for th in (int(t) for t in threads.split(",")):
         for variant in ("fp32", "int8"):
             tower = ad_tower(model, info, int8=variant == "int8", threads=th)
-            encode_texts(tower, texts[:batch_size], batch_size)  # warm-up
+            tower.encode_sorted(texts[:batch_size], batch_size)  # warm-up
             t = time.perf_counter()
-            encode_texts(tower, texts, batch_size)
+            tower.encode_sorted(texts, batch_size)
             s = time.perf_counter() - t
             results["runs"].append({"variant": variant, "threads": th, "seconds": round(s, 2),
                                     "ads_per_s": round(n / s, 1)})

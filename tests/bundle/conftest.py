@@ -30,7 +30,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def built_root(model_dir: Path, catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bundle root with one published version (built once; tests copy it before changing anything)."""
-    from offline.index_build import build_bundle
+    from offline.publish.index_build import build_bundle
 
     root = tmp_path_factory.mktemp("built") / "bundles"
     build_bundle(model_dir, catalog, root, progress=False)

@@ -38,7 +38,7 @@ def tiny_twinbert(base_dir: Path, seed: int = 0):
 
 def tiny_model_dir(base_dir: Path, out: Path, int8: bool = True, seed: int = 0) -> Path:
     """Export `tiny_twinbert` into a model directory (reused when already there)."""
-    from offline.export import export_model
+    from offline.export.model_dir import export_model
 
     if (out / "model.json").exists():
         return out

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from offline import bundle_writer
-from offline.index_build import build_bundle
+from offline.publish import bundle_writer
+from offline.publish.index_build import build_bundle
 from service.bundle import BundleError, read_current, resolve, version_dirs
 from service.runtime.bundle_check import verify_bundle
 from tests.bundle.helpers import catalog_rows, write_jsonl
@@ -80,15 +80,15 @@ def test_bad_catalog_fails_before_touching_the_root(root: Path, model_dir: Path,
 
 _SLOW_BUILD = """
 import sys, time
-import offline.index_build as ib
-from offline.catalog import iter_blocks
+import offline.publish.index_build as ib
+from offline.data.catalog import iter_blocks
 def slow(path, block_size=8192):
     for b in iter_blocks(path, 8):
         time.sleep(0.3)
         yield b
 ib.iter_blocks = slow
 if sys.argv[4] == "die-before-switch":
-    import os, offline.bundle_writer as bw
+    import os, offline.publish.bundle_writer as bw
     bw.switch_current = lambda root, name: os._exit(137)
 ib.build_bundle(sys.argv[1], sys.argv[2], sys.argv[3], progress=False)
 """

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from offline.catalog import CatalogError
-from offline.index_update import update_bundle
+from offline.errors import CatalogError
+from offline.publish.update import update_bundle
 from service.bundle import ad_text, load_manifest, read_current, resolve
 from service.runtime.bundle_check import verify_bundle
 from service.runtime.towers import OnnxTower
@@ -64,7 +64,7 @@ def test_update_refuses_upsert_and_delete_of_the_same_id(root: Path, tmp_path: P
 
 
 def test_update_of_int8_bundle_keeps_codes(root: Path, model_dir: Path, catalog: Path, tmp_path: Path) -> None:
-    from offline.index_build import build_bundle
+    from offline.publish.index_build import build_bundle
 
     v1 = build_bundle(model_dir, catalog, root, vectors_dtype="int8", progress=False)
     (tmp_path / "del.txt").write_text("ad0000\n")

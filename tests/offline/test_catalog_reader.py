@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from offline.catalog import CatalogError, iter_blocks, scan_catalog
+from offline.data.catalog import iter_blocks, scan_catalog
+from offline.errors import CatalogError
 from tests.bundle.helpers import catalog_rows, write_jsonl
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from offline import default_bundle
-from offline.catalog import scan_catalog
+from offline.data.catalog import scan_catalog
 from offline.data.sample_catalog import sample_ads, write_sample_catalog
+from offline.publish import default_bundle
 from service.api.app import create_app
 from service.bundle import read_current
 from service.runtime.bundle_check import verify_bundle

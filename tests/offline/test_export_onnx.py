@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from models.twinbert import TwinBERT
-from offline.export import ExportError, export_model, load_run, read_model_dir
-from offline.onnx_eval import evaluate_model_dir, read_qadsm
+from offline.errors import ExportError
+from offline.export.model_dir import export_model, load_run, read_model_dir
+from offline.export.quality import evaluate_model_dir, read_qadsm
 from service.runtime.onnx_model import make_session
 from service.runtime.towers import OnnxTower
 from tests.bundle.helpers import WORDS, tiny_twinbert

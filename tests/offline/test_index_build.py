@@ -6,7 +6,7 @@ import faiss
 import numpy as np
 import pytest
 
-from offline.index_build import FLAT_MAX_ADS, build_index, choose_factory, pick_device, recall_at_k, resolve_ivf
+from offline.publish.index_build import FLAT_MAX_ADS, build_index, choose_factory, pick_device, recall_at_k, resolve_ivf
 from offline.scale_bench import synthetic
 
 faiss.omp_set_num_threads(1)
@@ -54,7 +54,7 @@ def test_ivf_builds_with_nprobe(data) -> None:
 
 
 def test_int8_vectors_are_dequantised_for_the_index(data) -> None:
-    from offline.encode_catalog import INT8_SCALE, quantize_vectors
+    from offline.publish.encode_catalog import INT8_SCALE, quantize_vectors
 
     xb, xq = data
     index, _ = build_index(quantize_vectors(xb), "Flat", scale=INT8_SCALE, device="cpu")

@@ -1,7 +1,14 @@
 import numpy as np
 from sklearn.metrics import accuracy_score, ndcg_score
 
-from offline.metrics import best_threshold, bootstrap_auc_ci, ece, gain_kept, label_density, ndcg_at_k
+from offline.evaluation.ranking_metrics import (
+    best_threshold,
+    bootstrap_auc_ci,
+    ece,
+    gain_kept,
+    label_density,
+    ndcg_at_k,
+)
 
 
 def test_best_threshold_maximises_accuracy():

@@ -88,7 +88,7 @@ bootstrap = 20
     assert "chosen on dev" in (out / "report" / "report.md").read_text()
 
     # the run is what `twinrank export` takes: checkpoint, calibration and metrics
-    from offline.export import export_model, load_run
+    from offline.export.model_dir import export_model, load_run
 
     model, calibration, run_metrics = load_run(out)
     assert calibration is not None and calibration.head == cal["head"]

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from offline.qadsm import DataError, read_tsv
+from offline.data.qadsm import read_tsv
+from offline.errors import DataError
 
 
 def test_reads_crlf_and_lf(tmp_path):

@@ -1,6 +1,6 @@
 import torch
 
-from offline.train_twin import in_batch_contrastive
+from offline.distill.teacher import in_batch_contrastive
 
 
 def test_in_batch_contrastive_prefers_matching_ads_and_masks_same_query_positives():

@@ -19,6 +19,6 @@ def tiny_model_dir(base_dir: Path, out: Path, seed: int = 0) -> Path:
 
 def build_tiny_bundle(model_dir: Path, catalog: Path, root: Path) -> Path:
     """Publish a bundle version under `root` (CURRENT switched to it); returns the version dir."""
-    from offline.index_build import build_bundle
+    from offline.publish.index_build import build_bundle
 
     return build_bundle(model_dir, catalog, root, progress=False)

@@ -1,0 +1,103 @@
+"""The distillation run's configuration: one pydantic model, read from a TOML file (configs/*.toml).
+
+Stage fingerprints hash these values (`fingerprint`), so renaming a field or changing a default redoes the
+stages it feeds. The loss sections are `models.losses.DistillationLoss`, declared there once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.losses import DistillationLoss
+
+Precision = Literal["fp32", "bf16"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TeacherConfig(_Strict):
+    kind: Literal["bi", "cross", "ensemble"] = "bi"
+    epochs: int = Field(2, ge=1)
+    lr: float = Field(4e-5, gt=0)
+    batch_size: int = Field(32, ge=1)
+    inbatch_weight: float = Field(0.0, ge=0, description="weight of the in-batch InfoNCE term (bi-encoder)")
+    head_lr_factor: float = Field(1.0, gt=0, description="crossing heads' learning rate / the encoder's")
+    cross_epochs: int = Field(2, ge=1)
+    cross_lr: float = Field(3e-5, gt=0)
+    cross_max_len: int = Field(96, ge=8)
+    precision: Precision = Field("fp32", description="bf16 autocast for teacher training and scoring")
+
+
+class PoolConfig(_Strict):
+    """Unlabelled pairs from training queries × training ads; never from the test split."""
+
+    multiplier: float = Field(10.0, gt=0, description="pool size as a multiple of the labelled set")
+    random_share: float = Field(0.34, ge=0)
+    lexical_share: float = Field(0.33, ge=0)
+    semantic_share: float = Field(0.33, ge=0)
+    neighbours: int = Field(60, ge=1, description="candidates per query for the lexical/semantic draws")
+
+
+class StudentConfig(_Strict):
+    query_layers: int | list[int] = 4
+    ad_layers: int | list[int] = 12
+    proj_dim: int | None = 128
+    query_max_len: int = 32
+    ad_max_len: int = 64
+    distill_epochs: int = Field(8, ge=1)
+    distill_lr: float = Field(1e-4, gt=0)
+    queries_per_batch: int = Field(64, ge=1)
+    loss: DistillationLoss = DistillationLoss()
+    finetune_epochs: int = Field(2, ge=0)
+    finetune_lr: float = Field(2e-5, gt=0)
+    finetune_loss: DistillationLoss = DistillationLoss(soft_weight=0.5, mse_weight=0.0, hard_weight=1.0,
+                                                       align_weight=0.5)
+
+
+class BaselineConfig(_Strict):
+    labels_epochs: int = Field(12, ge=1)
+    labels_lr: float = Field(1e-4, gt=0)
+    cdssm_epochs: int = Field(6, ge=1)
+    cdssm_lr: float = Field(2e-3, gt=0)
+
+
+class EvalConfig(_Strict):
+    bootstrap: int = Field(1000, ge=10)
+    ndcg_k: int = Field(5, ge=1)
+    density_top: list[int] = [1, 3]
+
+
+class RunConfig(_Strict):
+    base: str = "multilingual-e5-small"
+    seed: int = 13
+    threads: int | None = None
+    train_limit: int | None = Field(None, description="rows per split, for smoke runs")
+    test_limit: int | None = None
+    teacher: TeacherConfig = TeacherConfig()
+    pool: PoolConfig = PoolConfig()
+    student: StudentConfig = StudentConfig()
+    baselines: BaselineConfig = BaselineConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @classmethod
+    def from_file(cls, path: str | Path | None) -> RunConfig:
+        if path is None:
+            return cls()
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        with path.open("rb") as fh:
+            return cls.model_validate(tomllib.load(fh))
+
+
+def fingerprint(*parts: object) -> str:
+    """Stable hash of config parts; a stage is redone when its fingerprint changes."""
+    blob = json.dumps([p.model_dump() if isinstance(p, BaseModel) else p for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,91 @@
+"""Encode a catalog with the exported ONNX ad tower, block by block, into a vectors file and an ad table.
+
+Memory stays bounded by one block plus the (memory-mapped) vectors file; a tqdm bar shows ads/s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from offline.data.catalog import AdBlock
+from service.bundle import ad_text
+from service.runtime.towers import OnnxTower
+
+INT8_SCALE = 1.0 / 127.0
+
+
+@dataclass
+class EncodeStats:
+    n_ads: int
+    n_encoded: int
+    seconds: float
+
+    @property
+    def ads_per_s(self) -> float:
+        return self.n_encoded / self.seconds if self.seconds > 0 else float("nan")
+
+
+def ad_tower(model_dir: Path, info: dict, int8: bool = False, threads: int = 1) -> OnnxTower:
+    """The exported ad tower of a model directory (`info` = its model.json)."""
+    files = info["encoders"]["ad"]
+    name = files["int8"] if int8 and files.get("int8") else files["fp32"]
+    return OnnxTower(model_dir / name, model_dir / "tokenizer.json", info["ad_prefix"], info["ad_max_len"], threads)
+
+
+def quantize_vectors(v: np.ndarray) -> np.ndarray:
+    """Uniform 8-bit codes of unit vectors (coordinates in [-1, 1]): code = round(v · 127)."""
+    return np.clip(np.rint(v / INT8_SCALE), -127, 127).astype(np.int8)
+
+
+def open_vectors(path: Path, n: int, dim: int, dtype: str):
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=(n, dim))
+
+
+def encode_blocks(tower: OnnxTower, blocks: Iterable[AdBlock], n_total: int, vectors, table_path: Path,
+                  separator: str = " ", batch_size: int = 64, reuse=None, progress: bool = True) -> EncodeStats:
+    """Write the ad table (Parquet, streamed) and the vectors (memmap `vectors`), row i ↔ vector i.
+
+    Args:
+        reuse: optional callable(block) -> (mask of rows whose vectors are given, those vectors) so that
+            an update re-encodes only new or changed ads.
+    """
+    import pyarrow.parquet as pq
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    encoded = 0
+    writer = None
+    bar = tqdm(total=n_total, unit="ad", desc="encode", disable=not progress, mininterval=1.0)
+    try:
+        for block in blocks:
+            vecs = np.empty((len(block), vectors.shape[1]), dtype=np.float32)
+            todo = np.ones(len(block), dtype=bool)
+            if reuse is not None:
+                have, given = reuse(block)
+                vecs[have] = given
+                todo = ~have
+            idx = np.nonzero(todo)[0]
+            if len(idx):
+                texts = [ad_text(block.title[i], block.description[i], separator) for i in idx]
+                vecs[idx] = tower.encode_sorted(texts, batch_size)
+                encoded += len(idx)
+            rows = slice(block.start, block.start + len(block))
+            vectors[rows] = quantize_vectors(vecs) if vectors.dtype == np.int8 else vecs
+            table = block.to_arrow()
+            writer = writer or pq.ParquetWriter(table_path, table.schema)
+            writer.write_table(table)
+            bar.update(len(block))
+            bar.set_postfix(encoded=encoded)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError("no ads to write")
+    vectors.flush()
+    return EncodeStats(n_total, encoded, time.perf_counter() - t0)

@@ -1,0 +1,163 @@
+"""`twinrank index update`: a new bundle version from the current one plus upserts and deletes.
+
+Rows keep their stored vectors unless the ad text (title, description) changed; only new or changed ads
+go through the ad encoder. The index is rebuilt from the vectors (cheap next to encoding, and it keeps
+HNSW free of tombstones). The current version is only read, never written.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from offline.data.catalog import AdBlock, iter_blocks, scan_catalog
+from offline.errors import CatalogError
+from offline.publish.bundle_writer import DEFAULT_KEEP, link_or_copy, new_staging_dir, publish
+from offline.publish.encode_catalog import encode_blocks, open_vectors
+from offline.publish.index_build import ANN_FACTORY, choose_factory, write_index
+from service.bundle import BundleError, current_version_dir, verify_files
+from service.runtime.index import dequantize
+from service.runtime.towers import OnnxTower
+
+log = logging.getLogger(__name__)
+AUTO_FACTORIES = ("Flat", ANN_FACTORY, "HNSW32")  # HNSW32: the size-based choice of earlier releases
+
+
+@dataclass
+class UpdateResult:
+    version_dir: Path
+    n_ads: int
+    n_reused: int
+    n_encoded: int
+    n_deleted: int
+    unknown_deletes: list[str]
+
+
+def read_delete_ids(path: str | Path) -> set[str]:
+    """One ad_id per line; blank lines and lines starting with '#' are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: no such file")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")}
+
+
+def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = None,
+                  delete_path: str | Path | None = None, factory: str | None = None, device: str = "auto",
+                  keep: int = DEFAULT_KEEP, batch_size: int = 64, threads: int = 1,
+                  progress: bool = True) -> UpdateResult:
+    """Publish CURRENT + upserts − deletes as a new version (re-encoding only new or changed ads)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    root = Path(bundles_root)
+    cur = current_version_dir(root)
+    m = verify_files(cur)
+    deletes = read_delete_ids(delete_path) if delete_path else set()
+    upserts: dict[str, tuple[str, str, float, float]] = {}
+    if upsert_path:
+        scan_catalog(upsert_path)
+        for b in iter_blocks(upsert_path):
+            upserts.update(zip(b.ad_id, zip(b.title, b.description, b.bid, b.p_click, strict=True), strict=True))
+    both = sorted(deletes & upserts.keys())
+    if both:
+        raise CatalogError(f"ad_id(s) both upserted and deleted: {both[:5]}")
+    old = pq.ParquetFile(cur / m.index.ads_file)
+    old_ids = pq.read_table(cur / m.index.ads_file, columns=["ad_id"]).column("ad_id")
+    present = set(old_ids.filter(pc.is_in(old_ids, value_set=_arr(deletes))).to_pylist()) if deletes else set()
+    unknown = sorted(deletes - present)
+    if unknown:
+        log.warning("%d delete id(s) not in %s, ignored (e.g. %s)", len(unknown), cur.name, unknown[:3])
+    known = set(old_ids.filter(pc.is_in(old_ids, value_set=_arr(upserts))).to_pylist()) if upserts else set()
+    new_ids = [a for a in upserts if a not in known]
+    n = len(old_ids) - len(present) + len(new_ids)
+    if n == 0:
+        raise CatalogError("the update would leave the bundle with no ads")
+    old_vecs = np.load(cur / m.index.vectors_file, mmap_mode="r")
+    old_rows: dict[int, np.ndarray] = {}
+    blocks = _merged_blocks(old, deletes, upserts, new_ids, old_rows)
+    reused = [0]
+
+    def reuse(block: AdBlock) -> tuple[np.ndarray, np.ndarray]:
+        rows = old_rows.pop(block.start)
+        have = rows >= 0
+        reused[0] += int(have.sum())
+        return have, dequantize(np.asarray(old_vecs[rows[have]]), m.index.vectors_scale)
+
+    staging = new_staging_dir(root)
+    try:
+        for name in set(m.files) - {m.index.file, m.index.ads_file, m.index.vectors_file}:
+            link_or_copy(cur / name, staging / name)
+        vectors = open_vectors(staging / m.index.vectors_file, n, m.model.dim, m.index.vectors_dtype)
+        tower = OnnxTower.from_manifest(cur, m, "ad", threads=threads)
+        stats = encode_blocks(tower, blocks, n, vectors, staging / m.index.ads_file, m.model.ad_separator,
+                              batch_size, reuse=reuse, progress=progress)
+        if factory is None:
+            factory = choose_factory(n)[0] if m.index.factory in AUTO_FACTORIES else m.index.factory
+        index_info = write_index(staging, vectors, factory, m.index.vectors_dtype, device)
+        del vectors
+        fields = m.model_dump(exclude={"bundle_version", "created_at", "files", "parent_version", "index"})
+        version = publish(staging, fields | {"index": index_info, "parent_version": m.bundle_version}, keep=keep)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return UpdateResult(version, n, reused[0], stats.n_encoded, len(present), unknown)
+
+
+def _arr(values):
+    import pyarrow as pa
+
+    return pa.array(sorted(values), pa.string())
+
+
+def _merged_blocks(old, deletes: set[str], upserts: dict, new_ids: list[str], old_rows: dict[int, np.ndarray],
+                   block_size: int = 8192) -> Iterator[AdBlock]:
+    """Blocks of the new table: old rows (minus deletes, upserts applied), then new ads.
+
+    Fills `old_rows[block.start]` with, per row, the old row whose vector can be reused (text unchanged), or -1.
+    """
+    buf: dict[str, list] = {"ad_id": [], "title": [], "description": [], "bid": [], "p_click": [], "src": []}
+    start = 0
+
+    def flush() -> AdBlock:
+        nonlocal start
+        block = AdBlock(start, buf["ad_id"], buf["title"], buf["description"],
+                        np.asarray(buf["bid"], dtype=np.float64), np.asarray(buf["p_click"], dtype=np.float64))
+        old_rows[start] = np.asarray(buf["src"], dtype=np.int64)
+        start += len(block)
+        for k in buf:
+            buf[k] = []
+        return block
+
+    def push(ad_id: str, title: str, desc: str, bid: float, p_click: float, src: int) -> None:
+        for k, v in zip(buf, (ad_id, title, desc, bid, p_click, src), strict=True):
+            buf[k].append(v)
+
+    row = 0
+    for batch in old.iter_batches(batch_size=block_size, columns=["ad_id", "title", "description", "bid", "p_click"]):
+        for r in batch.to_pylist():
+            a = r["ad_id"]
+            if a not in deletes:
+                if a in upserts:
+                    t, d, bid, pc = upserts[a]
+                    push(a, t, d, bid, pc, row if (t, d) == (r["title"], r["description"]) else -1)
+                else:
+                    push(a, r["title"], r["description"], r["bid"], r["p_click"], row)
+            row += 1
+            if len(buf["ad_id"]) >= block_size:
+                yield flush()
+    for a in new_ids:
+        t, d, bid, pc = upserts[a]
+        push(a, t, d, bid, pc, -1)
+        if len(buf["ad_id"]) >= block_size:
+            yield flush()
+    if buf["ad_id"]:
+        yield flush()
+
+
+__all__ = ["BundleError", "UpdateResult", "read_delete_ids", "update_bundle"]
