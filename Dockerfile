@@ -13,6 +13,8 @@ ARG CUDA_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY cli ./cli
+COPY common ./common
 COPY service ./service
 COPY offline ./offline
 COPY models ./models

@@ -27,7 +27,6 @@ from service.bundle import (
     version_dirs,
     version_seq,
 )
-from service.runtime.bundle_check import verify_bundle
 
 LOCK_NAME = ".lock"
 ROLLED_BACK_NAME = "ROLLED_BACK"  # versions rolled back from, one per line; rollback never returns to them
@@ -112,6 +111,8 @@ def publish(staging: Path, manifest_fields: dict, keep: int = DEFAULT_KEEP, veri
         fsync_file(staging / MANIFEST_NAME)
         fsync_dir(staging)
         if verify:
+            from service.runtime.bundle_check import verify_bundle  # ONNX Runtime + FAISS, only when publishing
+
             verify_bundle(staging)
         target = root / name
         os.rename(staging, target)

@@ -100,15 +100,6 @@ def set_search_params(index, params: dict) -> None:
         faiss.ParameterSpace().set_index_parameters(index, ",".join(f"{k}={v}" for k, v in params.items()))
 
 
-def recall_at_k(index, xb: np.ndarray, xq: np.ndarray, k: int = 100) -> float:
-    """Mean |ANN top-k ∩ exact top-k| / k, exact = brute-force inner product."""
-    import faiss
-
-    _, truth = faiss.knn(xq, xb, k, metric=faiss.METRIC_INNER_PRODUCT)
-    _, got = index.search(xq, k)
-    return float(np.mean([len(set(g) & set(t)) / k for g, t in zip(got, truth, strict=True)]))
-
-
 def manifest_fields(info: dict, index_info: dict, parent: str | None = None) -> dict:
     """Manifest content taken from an export's model.json and the index just built."""
     model_keys = ("base", "recipe", "metrics", "query_prefix", "ad_prefix", "ad_separator", "query_max_len",

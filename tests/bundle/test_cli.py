@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from offline.cli import app
+from cli.app import app
 from service.bundle import read_current, version_dirs
 from tests.bundle.helpers import catalog_rows, write_jsonl
 

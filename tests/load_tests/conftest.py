@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 per test (load_tests.echo_server) with controllable delays and stalls."""
+"""A real HTTP server on 127.0.0.1 per test (load_tests.tools.echo_server) with controllable delays and stalls."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from load_tests.echo_server import EchoServer
+from load_tests.tools.echo_server import EchoServer
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from load_tests.ab import Arm, interleaved, summarize, write_ab
-from load_tests.loadtest import LoadTestSpec
+from load_tests.tools.ab import Arm, interleaved, summarize, write_ab
+from load_tests.tools.spec import LoadTestSpec
 
 
 def _spec(**kw) -> LoadTestSpec:
@@ -51,7 +51,7 @@ def test_summary_counts_paired_rounds_only() -> None:
     (["a=ftp://x:1", "b=http://127.0.0.1:2"], "--url must look like"),
 ])
 def test_bad_arms_get_a_one_line_error(arms, message, tmp_path) -> None:
-    from offline.cli import app
+    from cli.app import app
 
     args = ["ab", "--out", str(tmp_path), "--ready-timeout", "0"]
     for a in arms:
@@ -61,7 +61,7 @@ def test_bad_arms_get_a_one_line_error(arms, message, tmp_path) -> None:
 
 
 def test_cli_writes_the_report(echo, tmp_path) -> None:
-    from offline.cli import app
+    from cli.app import app
 
     _, a = echo(delay=lambda i: 0.001)
     _, b = echo(delay=lambda i: 0.002)

@@ -8,8 +8,10 @@ import sys
 
 import numpy as np
 
-from load_tests.bench_e2e import build_synthetic_bundle, end_to_end, generator_overhead
-from load_tests.bench_retrieval import synthetic_vectors
+from load_tests.bench.end_to_end import end_to_end
+from load_tests.bench.generator_overhead import generator_overhead
+from load_tests.bench.retrieval import synthetic_vectors
+from load_tests.bench.synthetic_bundle import build_synthetic_bundle
 from service.bundle import load_manifest
 from tests.service.factory import tiny_model_dir
 
@@ -53,8 +55,8 @@ def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
     assert out["sweep"]["max_rps_meeting_slo"] == 40
     assert out["bundle"]["n_ads"] == 3000
 
-    from load_tests.bench import headline
-    from load_tests.bench_report import write_perf
+    from load_tests.bench.headline import headline
+    from load_tests.bench.report import write_perf
 
     doc = {"sections": {"end_to_end": out}} | headline({"end_to_end": out})
     each = [r["latency_ms"]["p99_ms"] for r in out["fixed_rate"]["runs"]]
@@ -75,8 +77,9 @@ def test_generator_overhead_against_trivial_server(tmp_path):
 
 def test_locustfile_runs_headless_against_local_server(echo, tmp_path):
     _, url = echo()
-    res = subprocess.run([sys.executable, "-m", "locust", "-f", "load_tests/locustfile.py", "--headless", "-u", "2",
-                          "-r", "2", "-t", "3s", "--host", url, "--csv", str(tmp_path / "lc"), "--only-summary"],
+    res = subprocess.run([sys.executable, "-m", "locust", "-f", "load_tests/tools/locustfile.py", "--headless",
+                          "-u", "2", "-r", "2", "-t", "3s", "--host", url, "--csv", str(tmp_path / "lc"),
+                          "--only-summary"],
                          capture_output=True, text=True, timeout=60)
     stats = (tmp_path / "lc_stats.csv").read_text()
     aggregated = [line for line in stats.splitlines() if line.startswith(",Aggregated")][0].split(",")
@@ -85,8 +88,10 @@ def test_locustfile_runs_headless_against_local_server(echo, tmp_path):
 
 def test_ads_mode_requests_are_accepted_by_the_real_service(tiny_base_dir, tmp_path):
     """Both /rank modes in one run: stored ads from the bundle's table and synthetic ads the service encodes."""
-    from load_tests.bench_e2e import Server, free_port
-    from load_tests.loadtest import LoadTestSpec, run_loadtest
+    from common.net import free_port
+    from load_tests.bench.server import Server
+    from load_tests.tools.loadtest import run_loadtest
+    from load_tests.tools.spec import LoadTestSpec
 
     model = tiny_model_dir(tiny_base_dir, tmp_path / "model")
     vec_path, _ = synthetic_vectors(tmp_path, 500, dim=16, nq=5)

@@ -3,7 +3,7 @@
 import faiss
 import numpy as np
 
-from load_tests.bench_retrieval import ann_label, retrieval, synthetic_vectors
+from load_tests.bench.retrieval import ann_label, retrieval, synthetic_vectors
 
 
 def test_retrieval_measures_ivf_and_the_served_hnsw(tmp_path):
@@ -23,7 +23,7 @@ def test_retrieval_measures_ivf_and_the_served_hnsw(tmp_path):
     assert by_label["IVF16,Flat nprobe=1"]["recall_at_10"] < 1.0
     assert all(0.0 <= a["recall_at_10"] <= 1.0 and a["p50_ms"] > 0 for a in out["ann"])
 
-    from load_tests.bench_report import write_perf
+    from load_tests.bench.report import write_perf
 
     write_perf(tmp_path / "perf", {"sections": {"retrieval": out}})
     md = (tmp_path / "perf" / "perf.md").read_text()

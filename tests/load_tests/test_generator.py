@@ -6,17 +6,17 @@ import asyncio
 
 import numpy as np
 
-from load_tests.generator import RunConfig, run, run_open_loop
-from load_tests.http1 import Target
-from load_tests.mix import build_mix
-from load_tests.queries import builtin_queries
-from load_tests.schedule import arrival_times
+from load_tests.generator.engine import OpenLoopConfig, run, run_open_loop
+from load_tests.generator.http1 import Target
+from load_tests.generator.mix import build_mix
+from load_tests.generator.queries import builtin_queries
+from load_tests.generator.schedule import arrival_times
 
 REQS = build_mix(builtin_queries(50), n_bodies=50)
 
 
-def _cfg(rate: float, duration: float, **kw) -> RunConfig:
-    return RunConfig(rate=rate, duration=duration, progress=False, **kw)
+def _cfg(rate: float, duration: float, **kw) -> OpenLoopConfig:
+    return OpenLoopConfig(rate=rate, duration=duration, progress=False, **kw)
 
 
 def test_latencies_match_known_server_delays(echo):
@@ -98,7 +98,7 @@ def test_connections_the_server_closed_while_idle_are_not_reused(echo):
 def test_the_generator_loop_uses_a_microsecond_timer_when_it_can() -> None:
     import selectors
 
-    from load_tests.generator import SELECT_MAX_CONNS, precise_event_loop
+    from load_tests.generator.engine import SELECT_MAX_CONNS, precise_event_loop
 
     loop = precise_event_loop(512)
     try:  # select(2) takes a µs timeout; the default epoll selector rounds timeouts up to whole milliseconds

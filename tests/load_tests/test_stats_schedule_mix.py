@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from load_tests.mix import build_mix, synthetic_ads
-from load_tests.queries import builtin_queries, load_queries, read_query_file
-from load_tests.schedule import arrival_times
-from load_tests.stats import RunStats
+from load_tests.generator.mix import build_mix, synthetic_ads
+from load_tests.generator.queries import builtin_queries, load_queries, read_query_file
+from load_tests.generator.schedule import arrival_times
+from load_tests.generator.stats import RunStats
 
 
 def test_hdr_percentiles_match_numpy():

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from load_tests.report import write_report
-from load_tests.sweep import Slo, max_passing_rate, parse_rates, sweep, verdict
+from load_tests.generator.sweep import Slo, max_passing_rate, parse_rates, sweep, verdict
+from load_tests.tools.loadtest_report import write_loadtest_report
 
 
 def _run(rate: float, p99: float, ok: int = 100, errors: int = 0, achieved: float | None = None) -> dict:
@@ -53,7 +53,7 @@ def test_parse_rates():
 
 
 def test_cli_sweep_against_real_server_writes_reports(echo, tmp_path):
-    from offline.cli import app
+    from cli.app import app
 
     _, url = echo(delay=lambda i: 0.003)
     out = tmp_path / "lt"
@@ -70,7 +70,7 @@ def test_cli_sweep_against_real_server_writes_reports(echo, tmp_path):
 
 
 def test_cli_refuses_bad_input_with_one_line(tmp_path, closed_port):
-    from offline.cli import app
+    from cli.app import app
 
     runner = CliRunner()
     res = runner.invoke(app, ["loadtest", "--arrivals", "burst", "--out", str(tmp_path)])
@@ -90,7 +90,7 @@ def test_write_report_replaces_files_whole(tmp_path):
            "send_lag_ms": {"p99_ms": 0.5}}
     doc = {"target": "t", "arrivals": "constant", "duration_s": 1, "runs": [run],
            "mix": {"ads_ratio": 0, "ads_per_request": 1, "queries_source": "built-in"}}
-    paths = write_report(tmp_path, doc, stem="x")
+    paths = write_loadtest_report(tmp_path, doc, stem="x")
     assert [p.name for p in paths] == ["x.json", "x.md", "x_latency_vs_rate.png", "x_latency_hist.png"]
     assert json.loads((tmp_path / "x.json").read_text())["runs"][0]["ok"] == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

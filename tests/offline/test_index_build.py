@@ -6,8 +6,8 @@ import faiss
 import numpy as np
 import pytest
 
-from offline.publish.index_build import FLAT_MAX_ADS, build_index, choose_factory, pick_device, recall_at_k, resolve_ivf
-from offline.scale_bench import synthetic
+from offline.publish.index_build import FLAT_MAX_ADS, build_index, choose_factory, pick_device, resolve_ivf
+from offline.publish.recall import recall_at_k, synthetic_unit_vectors
 
 faiss.omp_set_num_threads(1)
 
@@ -22,7 +22,7 @@ def test_factory_by_size() -> None:
 
 @pytest.fixture(scope="module")
 def data() -> tuple[np.ndarray, np.ndarray]:
-    return synthetic(6000, 50, d=32, seed=7)
+    return synthetic_unit_vectors(6000, 50, d=32, seed=7)
 
 
 def test_flat_is_exact(data) -> None:
@@ -40,7 +40,7 @@ def test_hnsw_recall_vs_exact(data) -> None:
 
 
 def test_the_perf_bench_serves_the_index_a_1m_catalog_gets() -> None:
-    from load_tests.bench_e2e import E2E_FACTORY
+    from load_tests.bench.synthetic_bundle import E2E_FACTORY
 
     assert choose_factory(1_000_000)[0] == E2E_FACTORY
 

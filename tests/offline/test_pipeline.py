@@ -6,7 +6,7 @@ import random
 
 from typer.testing import CliRunner
 
-from offline.cli import app
+from cli.app import app
 
 TOPICS = [("laufschuhe damen", "Laufschuhe für Damen", "jetzt im Sale"),
           ("immobilien privat", "Wohnung mieten", "ohne Makler"),

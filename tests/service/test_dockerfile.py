@@ -49,7 +49,7 @@ def test_commands_it_runs_exist() -> None:
     # Every `twinrank <command>` and `python -m <module>` it names must exist in the repo.
     from typer.main import get_command
 
-    from offline.cli import app
+    from cli.app import app
 
     commands = set(get_command(app).commands)
     for name in re.findall(r'"twinrank",\s*"([a-z-]+)"', text) + re.findall(r"twinrank ([a-z-]+)", text):

@@ -12,9 +12,9 @@ class Block:
         if name.split(".")[0] in ("torch", "transformers"):
             raise ImportError("blocked " + name)
 sys.meta_path.insert(0, Block())
-import offline.cli, service.api.app, service.main, service.ranker.ranker
+import cli.app, service.api.app, service.main, service.ranker.ranker
 from typer.testing import CliRunner
-assert CliRunner().invoke(offline.cli.app, ["serve", "--help"]).exit_code == 0
+assert CliRunner().invoke(cli.app.app, ["serve", "--help"]).exit_code == 0
 bad = [m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")]
 assert not bad, bad
 """

@@ -1,13 +1,14 @@
-"""`twinrank bench` / `python -m load_tests.bench`: the performance benchmarks in one run, side by side.
+"""`twinrank bench`: the performance benchmarks in one run, side by side, one module per part:
 
-1. teacher cross-encoder vs TwinBERT student scoring 100 ads (ONNX Runtime both) → speed-up ratio;
-2. query encoding: PyTorch vs ONNX fp32 vs ONNX int8;
-3. retrieval over 1M vectors: exact vs ANN, with recall;
-4. end to end: POST /rank over real HTTP on a 1M-ad bundle at 200 req/s, then a rate sweep (p99 ≤ 20 ms);
-5. the load generator's own overhead against a trivial server.
+1. `teacher_vs_student`: the cross-encoder teacher vs the TwinBERT student scoring 100 ads (ONNX Runtime both);
+2. `query_encoding`: PyTorch vs ONNX fp32 vs ONNX int8;
+3. `retrieval`: exact vs ANN over 1M vectors, with recall;
+4. `end_to_end`: POST /rank over real HTTP on the 1M-ad bundle (`synthetic_bundle`), fixed rate, then a sweep;
+5. `generator_overhead`: the load generator against a trivial server.
 
-Results go to `<out>/perf.json` and `<out>/perf.md` with plots. `--only` reruns some parts and keeps the
-others from the existing perf.json (each part records when it ran and the load average around it).
+Results go to `<out>/perf.json` and `<out>/perf.md` with plots (`report`; the headline figures: `headline`).
+`--only` reruns some parts and keeps the others from the existing perf.json (each part records when it ran
+and the load average around it).
 """
 
 from __future__ import annotations
@@ -19,20 +20,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.machine import describe, load_average
+from load_tests.bench.headline import headline
 
 PARTS = ("teacher", "encode", "retrieval", "e2e", "generator")
+BENCH_OUT, BENCH_WORK = Path("reports/perf"), Path("runs/bench")
 _COMMAND = ["twinrank bench"]  # the command line of this run, recorded with each part it ran
 
 
 @dataclass
 class BenchOptions:
-    out: Path = Path("reports/perf")
+    """What `twinrank bench` runs; the command's option defaults are these field defaults."""
+
+    out: Path = BENCH_OUT
     bundle: Path | None = None
     student: Path | None = None  # the e2e bundle's model dir (`twinrank export`); default: untrained, shipped shape
     only: list[str] = field(default_factory=list)
     queries: str | None = None
     quick: bool = False
-    work: Path = Path("runs/bench")
+    work: Path = BENCH_WORK
     threads: int = 1
     sweep: tuple[float, ...] = (25, 50, 100, 150, 200, 300, 400, 600)
     server_env: dict[str, str] = field(default_factory=dict)
@@ -47,19 +52,17 @@ def _log(msg: str) -> None:
 
 
 def _ad_texts(queries_path: str | None, queries: list[str], n: int = 500) -> tuple[list[str], str]:
-    """Ad texts for the teacher/student comparison: title + description from a QADSM TSV when given."""
+    """Ad texts for the teacher/student comparison: title + description from a QADSM TSV when `--queries` is one
+    (read by the one QADSM reader), else project-made synthetic ads."""
     if queries_path:
-        texts = []
-        with open(queries_path, encoding="utf-8", newline="") as fh:
-            for line in fh:
-                parts = line.rstrip("\r\n").split("\t")
-                if len(parts) >= 3:
-                    texts.append(f"{parts[1]} {parts[2]}".strip())
-                if len(texts) >= n:
-                    break
-        if texts:
-            return texts, "QADSM title + description (read at run time)"
-    from load_tests.mix import synthetic_ads
+        from offline.data.qadsm import pair_ad_texts, read_tsv
+        from offline.errors import DataError
+
+        try:
+            return pair_ad_texts(read_tsv(queries_path, n)), "QADSM title + description (read at run time)"
+        except DataError:  # a plain query file (one per line): no ads in it
+            pass
+    from load_tests.generator.mix import synthetic_ads
 
     return [f"{a.title} {a.description}" for a in synthetic_ads(queries, n)], "project-made synthetic ads"
 
@@ -77,7 +80,7 @@ def _section(name: str, fn) -> dict:
 
 
 def run_bench(opts: BenchOptions) -> dict:
-    from load_tests.queries import load_queries
+    from load_tests.generator.queries import load_queries
 
     _COMMAND[0] = opts.command
     bad = [p for p in opts.only if p not in PARTS]
@@ -95,19 +98,19 @@ def run_bench(opts: BenchOptions) -> dict:
     n_vec = 100_000 if opts.quick else 1_000_000
 
     if "teacher" in parts:
-        from load_tests.bench_models import teacher_vs_student
+        from load_tests.bench.teacher_vs_student import teacher_vs_student
 
         ads, ad_source = _ad_texts(opts.queries, queries)
         sec["teacher_vs_student"] = _section("teacher vs student", lambda: teacher_vs_student(
             work, queries, ads, threads=opts.threads, repeats=3 if opts.quick else 12) | {"ad_texts": ad_source})
     if "encode" in parts:
-        from load_tests.bench_models import query_encoding
+        from load_tests.bench.query_encoding import query_encoding
 
         sec["query_encoding"] = _section("query encoding", lambda: query_encoding(
             work, queries, threads=opts.threads, repeats=50 if opts.quick else 300))
     bundles = opts.bundle or work / f"bundles-{n_vec}"  # the 1M-ad bundle of the e2e part
     if "retrieval" in parts:
-        from load_tests.bench_retrieval import retrieval
+        from load_tests.bench.retrieval import retrieval
 
         def served_index() -> tuple[Path | None, str | None]:  # the e2e bundle's index over the same vectors
             from service.bundle import BundleError, current_version_dir, load_manifest
@@ -123,10 +126,10 @@ def run_bench(opts: BenchOptions) -> dict:
                                                                    served_index=served_path,
                                                                    served_factory=served_factory))
     if "e2e" in parts:
-        from load_tests.bench_e2e import build_synthetic_bundle, end_to_end
-        from load_tests.bench_models import build_student
-        from load_tests.bench_retrieval import synthetic_vectors
-
+        from load_tests.bench.end_to_end import end_to_end
+        from load_tests.bench.retrieval import synthetic_vectors
+        from load_tests.bench.student_models import build_student
+        from load_tests.bench.synthetic_bundle import build_synthetic_bundle
 
         def e2e() -> dict:
             t0 = time.perf_counter()
@@ -142,7 +145,7 @@ def run_bench(opts: BenchOptions) -> dict:
 
         sec[opts.e2e_name] = _section(opts.e2e_name, e2e)
     if "generator" in parts:
-        from load_tests.bench_e2e import generator_overhead
+        from load_tests.bench.generator_overhead import generator_overhead
 
         sec["generator"] = _section("generator overhead", lambda: generator_overhead(
             work, duration=2 if opts.quick else 5))
@@ -158,7 +161,7 @@ def run_bench(opts: BenchOptions) -> dict:
     doc["queries"] = q_source
     doc["quick"] = opts.quick
     doc["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    from load_tests.bench_report import write_perf
+    from load_tests.bench.report import write_perf
 
     for p in write_perf(opts.out, doc):
         _log(f"wrote {p}")
@@ -169,50 +172,3 @@ def _section_names(parts: list[str], e2e_name: str) -> set[str]:
     names = {"teacher": "teacher_vs_student", "encode": "query_encoding", "retrieval": "retrieval",
              "e2e": e2e_name, "generator": "generator"}
     return {names[p] for p in parts}
-
-
-def median_run(e2e: dict) -> dict:
-    """The fixed-rate run with the median p99 (the lower middle one for an even count)."""
-    runs = sorted(e2e["fixed_rate"]["runs"], key=lambda r: r["latency_ms"]["p99_ms"])
-    return runs[(len(runs) - 1) // 2]
-
-
-def headline(sec: dict) -> dict:
-    """The three required keys, plus the targets and whether they were met."""
-    ts = sec.get("teacher_vs_student", {})
-    e2e = sec.get("end_to_end", {})
-    # CPU time of the same calls: on this shared machine wall time also counts waiting for a core.
-    speedup = ts.get("speedup_cpu_p50", ts.get("speedup_p50"))
-    p99 = median_run(e2e)["latency_ms"]["p99_ms"] if e2e.get("fixed_rate") else None
-    max_rps = e2e.get("sweep", {}).get("max_rps_meeting_slo") if e2e else None
-    variants = {}
-    for name, v in sec.items():
-        if name.startswith("end_to_end_"):
-            variants[name] = {"server_env": v.get("server_env"),
-                              "rank_p99_ms_at_200rps_1M_ads": median_run(v)["latency_ms"]["p99_ms"],
-                              "max_rps_at_p99_20ms": v.get("sweep", {}).get("max_rps_meeting_slo")}
-    return {
-        "e2e_variants": variants,
-        "student_vs_teacher_speedup_100_ads": speedup,
-        "rank_p99_ms_at_200rps_1M_ads": p99,
-        "rank_p99_ms_at_200rps_1M_ads_each_run": [r["latency_ms"]["p99_ms"] for r in e2e["fixed_rate"]["runs"]]
-        if e2e.get("fixed_rate") else None,
-        "max_rps_at_p99_20ms": max_rps,
-        "targets": {
-            "student_vs_teacher_speedup_100_ads": {"target": ">= 100",
-                                                   "met": None if speedup is None else speedup >= 100},
-            "rank_p99_ms_at_200rps_1M_ads": {"target": "<= 10", "met": None if p99 is None else p99 <= 10},
-        },
-    }
-
-
-def main() -> None:
-    import typer
-
-    from load_tests.cli import bench
-
-    typer.run(bench)
-
-
-if __name__ == "__main__":
-    main()

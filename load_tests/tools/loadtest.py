@@ -5,40 +5,17 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.machine import describe
-from load_tests.generator import RunConfig, run
-from load_tests.http1 import Pool, Target
-from load_tests.mix import ads_from_table, build_mix
-from load_tests.queries import load_queries
-from load_tests.report import write_report
-from load_tests.sweep import Slo, sweep
-
-
-@dataclass
-class LoadTestSpec:
-    url: str
-    rates: list[float]
-    duration: float = 30.0
-    arrivals: str = "constant"
-    path: str = "/rank"
-    queries: str | None = None
-    ads_ratio: float = 0.0
-    ads_per_request: int = 10
-    ads_table: str | None = None
-    top_k: int = 10
-    defect_weight: float = 0.5
-    timeout: float = 2.0
-    max_conns: int = 512
-    warmup: float = 3.0
-    ready_timeout: float = 60.0
-    ready_path: str = "/readyz"
-    slo: Slo = field(default_factory=Slo)
-    seed: int = 0
-    progress: bool = True
-    extra: dict | None = None
+from load_tests.generator.config import OpenLoopConfig
+from load_tests.generator.engine import run
+from load_tests.generator.http1 import Pool, Target
+from load_tests.generator.mix import ads_from_table, build_mix
+from load_tests.generator.queries import load_queries
+from load_tests.generator.sweep import sweep
+from load_tests.tools.loadtest_report import write_loadtest_report
+from load_tests.tools.spec import LoadTestSpec
 
 
 async def _get_status(target: Target, path: str) -> int:
@@ -80,11 +57,11 @@ def run_loadtest(spec: LoadTestSpec, out_dir: Path | None, command: str = "", st
     if spec.ready_timeout > 0:
         wait_ready(target, spec.ready_path, spec.ready_timeout)
     if spec.warmup > 0:
-        run(target, requests, RunConfig(rate=min(spec.rates), duration=spec.warmup, timeout=spec.timeout,
+        run(target, requests, OpenLoopConfig(rate=min(spec.rates), duration=spec.warmup, timeout=spec.timeout,
                                         max_conns=spec.max_conns, progress=spec.progress), label="warm-up")
 
     def run_at(rate: float) -> dict:
-        cfg = RunConfig(rate=rate, duration=spec.duration, timeout=spec.timeout, max_conns=spec.max_conns,
+        cfg = OpenLoopConfig(rate=rate, duration=spec.duration, timeout=spec.timeout, max_conns=spec.max_conns,
                         progress=spec.progress)
         return run(target, requests, cfg, spec.arrivals, spec.seed, label=f"{rate:g} req/s")
 
@@ -107,6 +84,6 @@ def run_loadtest(spec: LoadTestSpec, out_dir: Path | None, command: str = "", st
         doc.update(sweep(spec.rates, run_at, spec.slo))
     doc["machine_after"] = {"load_average_1_5_15": describe()["load_average_1_5_15"]}
     if out_dir is not None:
-        for p in write_report(out_dir, doc, stem):
+        for p in write_loadtest_report(out_dir, doc, stem):
             sys.stderr.write(f"wrote {p}\n")
     return doc

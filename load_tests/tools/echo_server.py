@@ -1,7 +1,7 @@
 """A trivial HTTP/1.1 server on raw asyncio: the yardstick for the generator's own overhead, and the
 controlled peer the tests load (fixed or per-request delays, event-loop stalls, error statuses).
 
-Run alone: `python -m load_tests.echo_server --port 8765` (loopback only).
+Run alone: `python -m load_tests.tools.echo_server --port 8765` (loopback only).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 # Project-made German shopping queries (written for this project; no dataset rows).
-_HEADS = [
+HEAD_WORDS = [
     "laufschuhe", "winterjacke", "fahrrad", "kaffeemaschine", "handy", "sofa", "matratze", "rucksack",
     "gartenmoebel", "staubsauger", "kinderwagen", "fernseher", "kopfhoerer", "waschmaschine", "zelt",
     "bohrmaschine", "ferienwohnung", "mietwagen", "flug", "hotel", "brille", "uhr", "parfum", "tablet",
@@ -25,7 +25,7 @@ def builtin_queries(n: int = 500, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        words = [rng.choice(_HEADS)] + rng.sample(_MODS, rng.randint(0, 2))
+        words = [rng.choice(HEAD_WORDS)] + rng.sample(_MODS, rng.randint(0, 2))
         out.append(" ".join(words))
     return out
 

@@ -1,4 +1,4 @@
-"""Locust scenario for teams that use Locust: `locust -f load_tests/locustfile.py --host http://127.0.0.1:8000`.
+"""Locust scenario for teams that use Locust: `locust -f load_tests/tools/locustfile.py --host http://127.0.0.1:8000`.
 
 Locust users are closed-loop (each waits for its answer before the next request), so under overload it
 under-reports tail latency (coordinated omission). For latency figures use `twinrank loadtest`, which is
@@ -14,8 +14,8 @@ import random
 
 from locust import FastHttpUser, constant_throughput, task
 
-from load_tests.mix import synthetic_ads
-from load_tests.queries import load_queries
+from load_tests.generator.mix import synthetic_ads
+from load_tests.generator.queries import load_queries
 
 QUERIES = load_queries(os.environ.get("TWINRANK_LT_QUERIES") or None)
 ADS = synthetic_ads(QUERIES, 500)

@@ -1,9 +1,8 @@
-"""Benchmark 3: retrieval over 1M ad vectors, exact (Flat) vs ANN, with recall@k against exact search.
+"""Benchmark part 3: retrieval over 1M ad vectors, exact (Flat) vs ANN, with recall@k against exact search.
 
-The vectors are synthetic, with low intrinsic dimension (faiss.contrib.datasets.SyntheticDataset), L2-
-normalised: encoding a real 1M-ad catalog with the 12-layer ad tower would take hours on two cores, and
-uniform random vectors would make ANN look either trivial or hopeless. The same vectors back the 1M-ad
-bundle of the end-to-end benchmark.
+The vectors are `offline.publish.recall.synthetic_unit_vectors` (encoding a real 1M-ad catalog with the
+12-layer ad tower would take hours on two cores), cached under the work directory; the same vectors back the
+1M-ad bundle of the end-to-end part.
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from offline.publish.recall import recall, synthetic_unit_vectors
+
 DIM = 128
 
 
@@ -21,13 +22,7 @@ def synthetic_vectors(work: Path, n: int, dim: int = DIM, nq: int = 1000, seed: 
     path = work / f"synthetic_{n}x{dim}.npy"
     qpath = work / f"synthetic_{n}x{dim}_queries.npy"
     if not (path.exists() and qpath.exists()):
-        from faiss.contrib.datasets import SyntheticDataset
-
-        ds = SyntheticDataset(dim, 0, n, nq, metric="IP", seed=seed)
-        xb = ds.get_database().astype(np.float32)
-        xb /= np.linalg.norm(xb, axis=1, keepdims=True)
-        xq = ds.get_queries().astype(np.float32)
-        xq /= np.linalg.norm(xq, axis=1, keepdims=True)
+        xb, xq = synthetic_unit_vectors(n, nq, dim, seed)
         work.mkdir(parents=True, exist_ok=True)
         np.save(qpath, xq)
         tmp = path.with_suffix(".tmp.npy")
@@ -36,7 +31,7 @@ def synthetic_vectors(work: Path, n: int, dim: int = DIM, nq: int = 1000, seed: 
     return path, np.load(qpath)
 
 
-def _per_query_ms(index, xq: np.ndarray, k: int) -> dict:
+def per_query_ms(index, xq: np.ndarray, k: int) -> dict:
     ts, cs = [], []
     for q in xq:
         c0, t0 = time.process_time(), time.perf_counter()
@@ -46,10 +41,6 @@ def _per_query_ms(index, xq: np.ndarray, k: int) -> dict:
     a, c = np.asarray(ts), np.asarray(cs)
     return {"p50_ms": round(float(np.median(a)), 4), "p99_ms": round(float(np.percentile(a, 99)), 4),
             "mean_ms": round(float(a.mean()), 4), "cpu_p50_ms": round(float(np.median(c)), 4), "queries": len(a)}
-
-
-def recall(got: np.ndarray, truth: np.ndarray, k: int) -> float:
-    return float(np.mean([len(set(g[:k]) & set(t[:k])) / k for g, t in zip(got, truth, strict=True)]))
 
 
 def retrieval(work: Path, n: int = 1_000_000, factory: str = "IVF1024,Flat",
@@ -69,7 +60,7 @@ def retrieval(work: Path, n: int = 1_000_000, factory: str = "IVF1024,Flat",
 
     flat = faiss.IndexFlatIP(xb.shape[1])
     flat.add(xb)
-    out["exact"] = {"factory": "Flat", **_per_query_ms(flat, xq[:max(20, n_timed // 5)], k)}
+    out["exact"] = {"factory": "Flat", **per_query_ms(flat, xq[:max(20, n_timed // 5)], k)}
     faiss.omp_set_num_threads(2)  # ground truth and the index build use both cores; timings use `threads`
     _, truth = flat.search(xq[:n_recall], k)
     del flat
@@ -89,7 +80,7 @@ def retrieval(work: Path, n: int = 1_000_000, factory: str = "IVF1024,Flat",
         for value in values:
             ps.set_index_parameters(index, f"{param}={value}")
             _, got = index.search(xq[:n_recall], k)
-            lat = _per_query_ms(index, xq[:n_timed], k)
+            lat = per_query_ms(index, xq[:n_timed], k)
             out["ann"].append({"factory": name, param: value, **lat,
                                "recall_at_10": round(recall(got, truth, 10), 4),
                                "recall_at_100": round(recall(got, truth, k), 4),

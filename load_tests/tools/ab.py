@@ -13,10 +13,11 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from load_tests.bench_e2e import cpu_counters, served_requests
-from load_tests.http1 import Target
-from load_tests.loadtest import LoadTestSpec, run_loadtest, wait_ready
-from load_tests.report import atomic_write, write_json
+from common.files import atomic_write, write_json
+from load_tests.generator.http1 import Target
+from load_tests.tools.loadtest import run_loadtest, wait_ready
+from load_tests.tools.server_metrics import cpu_counters, served_requests
+from load_tests.tools.spec import LoadTestSpec
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,21 @@
-"""Commands of this area for the `twinrank` CLI (registered by offline/cli.py): export, index, bundle.
-
-Heavy imports (torch, onnxruntime, faiss) happen inside the commands. Expected failures print one line
-(`error: …` naming the file, row or column) and exit with status 1, never a traceback.
-"""
+"""`twinrank export`, `twinrank index build|update`, `twinrank bundle validate|rollback` (`offline.export`,
+`offline.publish`). Heavy imports (torch, onnxruntime, faiss) happen inside the commands; expected failures
+exit with `ExitCode.FAILED`."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
+from cli.errors import OFFLINE_ERRORS, ExitCode, one_line_errors
+from offline.publish.bundle_writer import DEFAULT_KEEP
+
 index_app = typer.Typer(no_args_is_help=True, help="Encode an ad catalog and publish FAISS index bundles.")
 bundle_app = typer.Typer(no_args_is_help=True, help="Check and manage published bundles.")
-
-
-@contextlib.contextmanager
-def _one_line_errors() -> Iterator[None]:
-    from offline.data.catalog import CatalogError
-    from offline.export.model_dir import ExportError
-    from service.bundle import BundleError
-
-    try:
-        yield
-    except (CatalogError, ExportError, BundleError, ValueError, FileNotFoundError, PermissionError) as e:
-        typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _setup(threads: int) -> None:
@@ -51,7 +38,7 @@ def export(
 ) -> None:
     """Export query tower, ad tower and res head to ONNX (+ int8), with a built-in parity check."""
     _setup(threads)
-    with _one_line_errors():
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.export.model_dir import export_model, load_run
 
         if eval_qadsm is not None and not eval_qadsm.is_file():
@@ -75,13 +62,13 @@ def index_build(
     factory: str | None = typer.Option(None, "--factory", help="FAISS factory (default: Flat / HNSW32,SQ8 by size)"),
     vectors: str = typer.Option("float32", "--vectors", help="stored ad vectors: float32 or int8"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or gpu (the stored index is always CPU)"),
-    keep: int = typer.Option(3, "--keep", min=1, help="versions to keep"),
+    keep: int = typer.Option(DEFAULT_KEEP, "--keep", min=1, help="versions to keep"),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime / FAISS threads"),
 ) -> None:
     """Encode the catalog, build the index and publish a new bundle version atomically."""
     _setup(threads)
-    with _one_line_errors():
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.publish.index_build import build_bundle
 
         if vectors not in ("float32", "int8"):
@@ -98,12 +85,12 @@ def index_update(
     delete: Path | None = typer.Option(None, "--delete", help="ad ids to drop, one per line"),
     factory: str | None = typer.Option(None, "--factory"),
     device: str = typer.Option("auto", "--device"),
-    keep: int = typer.Option(3, "--keep", min=1),
+    keep: int = typer.Option(DEFAULT_KEEP, "--keep", min=1),
     threads: int = typer.Option(2, "--threads", min=1),
 ) -> None:
     """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones."""
     _setup(threads)
-    with _one_line_errors():
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.publish.update import update_bundle
 
         if upsert is None and delete is None:
@@ -119,9 +106,10 @@ def bundle_validate(
     smoke: bool = typer.Option(True, "--smoke/--no-smoke", help="run a test query through the bundle"),
 ) -> None:
     """Check checksums, dimensions, ids and run a test query; refuses a damaged bundle naming the file."""
-    with _one_line_errors():
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from service.bundle import resolve
         from service.runtime.bundle_check import smoke_test, verify_bundle
+
 
         version = resolve(path)
         manifest = verify_bundle(version)
@@ -133,7 +121,7 @@ def bundle_validate(
 @bundle_app.command("rollback")
 def bundle_rollback(bundles: Path = typer.Option(..., "--bundles", help="bundle root")) -> None:
     """Point CURRENT back to the previous valid version."""
-    with _one_line_errors():
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.publish.bundle_writer import rollback
 
         typer.echo(f"CURRENT → {rollback(bundles)}")

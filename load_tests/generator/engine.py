@@ -12,26 +12,15 @@ import selectors
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from load_tests.http1 import Pool, ProtocolError, Target
-from load_tests.mix import Request
-from load_tests.stats import RunStats
+from load_tests.generator.config import OpenLoopConfig
+from load_tests.generator.http1 import Pool, ProtocolError, Target
+from load_tests.generator.mix import Request
+from load_tests.generator.stats import RunStats
 
 TIMING_KEYS = ("timings_ms", "timings", "stages_ms", "stage_ms")
-
-
-@dataclass
-class RunConfig:
-    rate: float
-    duration: float
-    timeout: float = 2.0  # seconds from the scheduled time
-    max_conns: int = 512
-    stage_sample: float = 1.0  # share of OK responses whose JSON is parsed for server stage timings
-    progress: bool = True
-    preopen: int = 16  # connections opened before the clock starts
 
 
 async def _preopen(pool: Pool, n: int) -> None:
@@ -95,7 +84,7 @@ async def run_open_loop(
     target: Target,
     requests: Sequence[Request],
     times: np.ndarray,
-    config: RunConfig,
+    config: OpenLoopConfig,
     *,
     on_sent: Callable[[int, float], None] | None = None,
     label: str = "",
@@ -185,10 +174,10 @@ def precise_event_loop(max_conns: int) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def run(target: Target, requests: Sequence[Request], config: RunConfig, arrivals: str = "constant",
+def run(target: Target, requests: Sequence[Request], config: OpenLoopConfig, arrivals: str = "constant",
         seed: int = 0, label: str = "") -> dict:
     """Run one fixed-rate open-loop test and return its summary dict."""
-    from load_tests.schedule import arrival_times
+    from load_tests.generator.schedule import arrival_times
 
     times = arrival_times(config.rate, config.duration, arrivals, seed)  # type: ignore[arg-type]
     cpu0 = time.process_time()

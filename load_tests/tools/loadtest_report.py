@@ -105,7 +105,7 @@ def plot(doc: dict, out_dir: Path, stem: str = "loadtest") -> list[str]:
     return written
 
 
-def write_report(out_dir: Path, doc: dict, stem: str = "loadtest", plots: bool = True) -> list[Path]:
+def write_loadtest_report(out_dir: Path, doc: dict, stem: str = "loadtest", plots: bool = True) -> list[Path]:
     """Write `<stem>.json`, `<stem>.md` and the plots into `out_dir`; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]

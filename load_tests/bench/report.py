@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from load_tests.bench import median_run
-from load_tests.bench_retrieval import ann_label
-from load_tests.report import atomic_write, run_rows, stage_rows, write_json
+from common.files import atomic_write, write_json
+from load_tests.bench.headline import median_run
+from load_tests.bench.retrieval import ann_label
+from load_tests.tools.loadtest_report import plot, run_rows, stage_rows
 
 
 def _fmt(x, nd: int = 2) -> str:
@@ -170,8 +171,6 @@ def plots(doc: dict, out: Path) -> list[Path]:
 
     sec = doc.get("sections", {})
     written = []
-    from load_tests.report import plot
-
     for key in sorted(k for k in sec if k.startswith("end_to_end")):
         e2e = sec[key]
         sw = e2e.get("sweep") or {"runs": [], "slo": {"p99_ms": 20.0}}

@@ -1,0 +1,5 @@
+"""`python -m cli …` is `twinrank …`."""
+
+from cli.app import main
+
+main()

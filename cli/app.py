@@ -1,0 +1,22 @@
+"""The `twinrank` root command: each area's commands registered on one typer app."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import bench, distill, load, publish, serve
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="twinrank: distil, export, index, serve, load-test.")
+
+
+@app.callback()
+def _root() -> None:
+    """twinrank: distil, export, index, serve, load-test."""
+
+
+for area in (distill, publish, serve, load, bench):
+    area.register(app)
+
+
+def main() -> None:
+    app()

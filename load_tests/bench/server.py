@@ -1,0 +1,60 @@
+"""Servers the benchmark starts as child processes on 127.0.0.1 (`twinrank serve`, the echo server), each
+logging to a file and stopped by SIGINT (killed if it does not exit)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from load_tests.tools.server_metrics import cpu_counters
+
+
+class ServerProcess:
+    """A server command in a child process; its stdout and stderr go to `log_path`."""
+
+    def __init__(self, cmd: list[str], url: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.log_path = log_path
+        self.log = log_path.open("wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        self.url = url
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+class Server(ServerProcess):
+    """`twinrank serve` over `bundles` on 127.0.0.1:`port`."""
+
+    def __init__(self, bundles: Path, port: int, log_path: Path, env: dict[str, str] | None = None) -> None:
+        exe = Path(sys.executable).parent / "twinrank"
+        if not exe.exists():
+            raise RuntimeError(f"the twinrank console script is not installed beside {sys.executable}")
+        cmd = [str(exe), "serve", "--bundles", str(bundles), "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning"]
+        super().__init__(cmd, f"http://127.0.0.1:{port}", log_path, env)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process and its children so far."""
+        import psutil
+
+        p = psutil.Process(self.proc.pid)
+        procs = [p, *p.children(recursive=True)]
+        return sum(sum(x.cpu_times()[:2]) for x in procs)
+
+    def cpu_counters(self) -> dict[str, dict[str, float]]:
+        return cpu_counters(self.url)
+
+
+def echo_server(port: int, log_path: Path) -> ServerProcess:
+    """The trivial asyncio server (`load_tests.tools.echo_server`) on 127.0.0.1:`port`."""
+    cmd = [sys.executable, "-m", "load_tests.tools.echo_server", "--port", str(port)]
+    return ServerProcess(cmd, f"http://127.0.0.1:{port}", log_path)

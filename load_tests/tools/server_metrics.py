@@ -1,0 +1,25 @@
+"""What a twinrank service says about its own CPU over HTTP (`GET /metrics`), read the same way by
+`twinrank ab` and the benchmark; the count of requests a run's CPU is divided by."""
+
+from __future__ import annotations
+
+
+def cpu_counters(url: str) -> dict[str, dict[str, float]]:
+    """A twinrank service's CPU seconds from its /metrics: by thread role (`twinrank_thread_cpu_seconds_total`) and
+    by /rank stage (`twinrank_stage_cpu_seconds_total`). Empty dicts for a server that exports neither."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        text = r.read().decode(errors="replace")
+
+    def family(name: str, label: str) -> dict[str, float]:
+        pattern = rf'^twinrank_{name}_cpu_seconds_total\{{{label}="(\w+)"\}} (\S+)$'
+        return {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.MULTILINE)}
+
+    return {"thread": family("thread", "role"), "stage": family("stage", "stage")}
+
+
+def served_requests(run: dict, rate: float, warmup_s: float) -> int:
+    """Requests the server handled over a run, its warm-up included (the CPU counters include it too)."""
+    return max(run["sent"] + round(rate * warmup_s), 1)
