@@ -24,10 +24,12 @@ $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
 
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 distill: $(VENV)/.dev-installed
 	$(BIN)/twinrank distill --data ../shared/data/qadsm/de --out runs/de-ens --config configs/qadsm-de-ensemble.toml
@@ -45,4 +47,4 @@ serve: $(VENV)/.serve-installed
 	$(BIN)/twinrank serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache

@@ -5,16 +5,25 @@ positives, as real traffic does. Never drawn from the test split."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from models.text import fold_umlauts
 from offline.data.qadsm import Pairs, pair_ad_texts, unique_index
 
-if TYPE_CHECKING:  # the pool's settings are a section of the run config, declared there once
-    from offline.distill.config import PoolConfig
+
+class PoolConfig(BaseModel):
+    """Unlabelled pairs from training queries × training ads; never from the test split. The `[pool]` section of
+    the run config (`offline.distill.config.RunConfig.pool`), declared here once, beside the code it drives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    multiplier: float = Field(10.0, gt=0, description="pool size as a multiple of the labelled set")
+    random_share: float = Field(0.34, ge=0)
+    lexical_share: float = Field(0.33, ge=0)
+    semantic_share: float = Field(0.33, ge=0)
+    neighbours: int = Field(60, ge=1, description="candidates per query for the lexical/semantic draws")
 
 
 def char_tfidf(fit_texts: list[str]) -> TfidfVectorizer:

@@ -1,7 +1,8 @@
 """The distillation run's configuration: one pydantic model, read from a TOML file (configs/*.toml).
 
 Stage fingerprints hash these values (`fingerprint`), so renaming a field or changing a default redoes the
-stages it feeds. The loss sections are `models.losses.DistillationLoss`, declared there once."""
+stages it feeds. The loss sections are `models.losses.DistillationLoss` and the pool section
+`offline.data.pool.PoolConfig`, each declared there once, beside the code it drives."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.losses import DistillationLoss
+from offline.data.pool import PoolConfig
 
 Precision = Literal["fp32", "bf16"]
 
@@ -33,16 +35,6 @@ class TeacherConfig(_Strict):
     cross_lr: float = Field(3e-5, gt=0)
     cross_max_len: int = Field(96, ge=8)
     precision: Precision = Field("fp32", description="bf16 autocast for teacher training and scoring")
-
-
-class PoolConfig(_Strict):
-    """Unlabelled pairs from training queries × training ads; never from the test split."""
-
-    multiplier: float = Field(10.0, gt=0, description="pool size as a multiple of the labelled set")
-    random_share: float = Field(0.34, ge=0)
-    lexical_share: float = Field(0.33, ge=0)
-    semantic_share: float = Field(0.33, ge=0)
-    neighbours: int = Field(60, ge=1, description="candidates per query for the lexical/semantic draws")
 
 
 class StudentConfig(_Strict):

@@ -19,12 +19,12 @@ import torch
 from offline.distill.baselines import cdssm_stage, labels_stage
 from offline.distill.calibration import calibrate_stage
 from offline.distill.config import RunConfig
+from offline.distill.predictions import evaluate_stage
 from offline.distill.run import Run, console, run_stage
 from offline.distill.scoring import score_stage
 from offline.distill.student import distill_stage, finetune_stage
 from offline.distill.teacher import teacher_stage
 from offline.distill.training import seed_everything
-from offline.evaluation.evaluate import evaluate_run
 
 # Bumped when stage code changes what the student stages produce, so finished runs redo those stages.
 # v2: uncentred, bias-free PCA init of the projections.
@@ -65,7 +65,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("labels", lambda c: (_labels_part(c), STUDENT_RECIPE), labels_stage),
     Stage("cdssm", lambda c: (c.teacher, c.pool, c.baselines.cdssm_epochs, c.baselines.cdssm_lr), cdssm_stage),
     Stage("calibrate", lambda c: (c.teacher, c.pool, c.student, STUDENT_RECIPE), calibrate_stage),
-    Stage("evaluate", lambda c: (c, STUDENT_RECIPE, EVAL_RECIPE), evaluate_run),
+    Stage("evaluate", lambda c: (c, STUDENT_RECIPE, EVAL_RECIPE), evaluate_stage),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

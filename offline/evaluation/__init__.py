@@ -1,1 +1,2 @@
-"""Scoring every model of a run with the same metric code (ROC-AUC, calibration, ranking) and the report."""
+"""Metrics and the report of a distillation run: every model's predictions (made by the evaluate stage,
+`offline.distill.predictions`) scored with the same code, and metrics.json / report.md / plots written."""

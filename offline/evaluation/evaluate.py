@@ -1,72 +1,44 @@
-"""The `evaluate` stage: every model scored on dev (for thresholds) and test with the same metric code."""
+"""Every model's scores turned into the report's metrics with the same code: ROC-AUC (with a bootstrap CI),
+PR-AUC, accuracy at the dev threshold, nDCG, label density, calibration error before and after Platt scaling,
+and the share of the teacher's gain the distilled student keeps."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from models.twinbert import TwinBERT, TwinBERTConfig
-from offline.data.qadsm import frame_ad_texts
 from offline.evaluation.ranking_metrics import ece, gain_kept, model_metrics, reliability, sigmoid
-from offline.evaluation.report import write_distill_report
 
 
-def evaluate_run(run, stage_dir: Path) -> dict:
-    from offline.distill.baselines import cdssm_logits, tfidf_scores
-    from offline.distill.scoring import read_score_outputs
-    from offline.distill.student import cached_logits, student_kd_logits
-    from offline.distill.teacher_cache import TextVectors, encode_pooled
+@dataclass
+class Predictions:
+    """Each model's scores (logits or cosines) of the dev and test pairs, and what the metrics need beside them.
 
-    c = run.config
-    table, _, av = read_score_outputs(run)
-    parts = {s: table[table.split == s].reset_index(drop=True) for s in ("dev", "test")}
-    cal = json.loads((run.out / "calibration.json").read_text())
-    scores: dict[str, dict[str, np.ndarray]] = {}
+    Attributes:
+        scores: model name → split ("dev", "test") → (n,) scores, in the pairs' order.
+        labels: split → (n,) 0/1 labels.
+        test_queries: the query of each test pair (for the per-query ranking metrics).
+        calibration: the served head's Platt scaling (`calibration.json`).
+        labels_head: the head the labels-only student is scored by (chosen on dev).
+    """
 
-    scores["teacher"] = {s: f.teacher_logit.to_numpy() for s, f in parts.items()}
-    for member in ("bi", "cross"):  # an ensemble teacher's members, when the score stage kept them
-        if f"teacher_{member}_logit" in table:
-            scores[f"teacher_{member}"] = {s: f[f"teacher_{member}_logit"].to_numpy() for s, f in parts.items()}
-    kd = {s: student_kd_logits(run, f, av) for s, f in parts.items()}
-    scores["student_kd"] = {s: kd[s][cal["head"]] for s in parts}
-    scores["student_kd_cos"] = {s: kd[s]["cos"] for s in parts}
+    scores: dict[str, dict[str, np.ndarray]]
+    labels: dict[str, np.ndarray]
+    test_queries: list[str]
+    calibration: dict
+    labels_head: str
 
-    base_ads = TextVectors.load(run.out / "labels" / "base_ads")
-    labels_model = TwinBERT.load(run.out / "labels" / "student_labels")
-    lab = {s: cached_logits(labels_model, list(f["query"]), base_ads.rows(frame_ad_texts(f)), base_ads.vectors)
-           for s, f in parts.items()}
-    lab_head = max(("cos", "res"), key=lambda h: _auc(parts["dev"].label, lab["dev"][h]))
-    scores["student_labels"] = {s: lab[s][lab_head] for s in parts}
 
-    from models.cdssm import CDSSM
-
-    cd = CDSSM()
-    cd.load_state_dict(torch.load(run.out / "cdssm" / "cdssm.pt", map_location="cpu", weights_only=True))
-    scores["cdssm"] = {s: cdssm_logits(cd, list(f["query"]), frame_ad_texts(f)) for s, f in parts.items()}
-
-    base = TwinBERT.from_base(TwinBERTConfig(base=c.base, query_layers=-1, ad_layers=-1, shared=True, proj_dim=None,
-                                             query_max_len=c.student.query_max_len, ad_max_len=c.student.ad_max_len))
-    bq = encode_pooled(base, "query", [q for f in parts.values() for q in f["query"]], label="zero-shot")
-    scores["zero_shot"] = {}
-    for s, f in parts.items():
-        q = bq.vectors[bq.rows(list(f["query"]))]
-        a = base_ads.vectors[base_ads.rows(frame_ad_texts(f))]
-        scores["zero_shot"][s] = (_unit(q) * _unit(a)).sum(1)
-
-    train = table[table.split == "train"]
-    fit = list(dict.fromkeys(list(train["query"]) + frame_ad_texts(train)))
-    scores["tfidf"] = {s: tfidf_scores(fit, list(f["query"]), frame_ad_texts(f)) for s, f in parts.items()}
-
-    y_dev, y_test = parts["dev"].label.to_numpy(), parts["test"].label.to_numpy()
-    test_queries = list(parts["test"]["query"])
-    models = {name: model_metrics(y_dev, s["dev"], y_test, s["test"], test_queries, c.eval.bootstrap, c.eval.ndcg_k,
-                                  c.eval.density_top) for name, s in scores.items()}
-    raw = scores["student_kd"]["test"]
+def evaluate_predictions(p: Predictions, bootstrap: int, ndcg_k: int, density_top: list[int]) -> dict:
+    """The report's metrics (`metrics.json`) of every model in `p`, on test, with thresholds from dev."""
+    y_dev, y_test = p.labels["dev"], p.labels["test"]
+    models = {name: model_metrics(y_dev, s["dev"], y_test, s["test"], p.test_queries, bootstrap, ndcg_k,
+                                  density_top) for name, s in p.scores.items()}
+    cal = p.calibration
+    raw = p.scores["student_kd"]["test"]
     p_before, p_after = sigmoid(raw), sigmoid(cal["a"] * raw + cal["b"])
-    metrics = {
+    return {
         "split": "test",
         "rows": int(len(y_test)),
         "models": models,
@@ -76,18 +48,5 @@ def evaluate_run(run, stage_dir: Path) -> dict:
         "ece": {"before": ece(y_test, p_before), "after": ece(y_test, p_after)},
         "reliability": {"before": reliability(y_test, p_before), "after": reliability(y_test, p_after)},
         "calibration": cal,
-        "student_labels_head": lab_head,
+        "student_labels_head": p.labels_head,
     }
-    write_distill_report(run, metrics, run.out / "report")
-    return {"gain_kept": metrics["gain_kept"], "student_kd_auc": models["student_kd"]["roc_auc"],
-            "teacher_auc": models["teacher"]["roc_auc"]}
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
-
-
-def _auc(y, s) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, s))

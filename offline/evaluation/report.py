@@ -6,12 +6,10 @@ import json
 import platform
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
 
 from common.machine import cpu_summary
-
-if TYPE_CHECKING:
-    from offline.distill.run import Run
 
 ORDER = ["teacher", "teacher_bi", "teacher_cross", "student_kd", "student_kd_cos", "student_labels", "cdssm",
          "zero_shot", "tfidf"]
@@ -31,8 +29,9 @@ DESCRIPTION = {
 }
 
 
-def write_distill_report(run: Run, metrics: dict, out: Path) -> None:
-    """metrics.json, config.json, report.md and the plots of one run into `out`."""
+def write_distill_report(run_dir: Path, config: BaseModel, metrics: dict, out: Path) -> None:
+    """metrics.json, config.json, report.md and the plots of the run in `run_dir` (its stage wall times are read
+    from the stages' `done.json`) into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     plots = {"roc": _plot_roc(metrics, out / "roc.png"), "reliability": _plot_reliability(metrics,
                                                                                           out / "reliability.png")}
@@ -40,7 +39,7 @@ def write_distill_report(run: Run, metrics: dict, out: Path) -> None:
     for m in public["models"].values():
         m.pop("_roc", None)
     stage_times = {}
-    for d in sorted(run.out.iterdir()):
+    for d in sorted(run_dir.iterdir()):
         done = d / "done.json"
         if done.exists():
             stage_times[d.name] = round(json.loads(done.read_text())["seconds"], 1)
@@ -48,23 +47,23 @@ def write_distill_report(run: Run, metrics: dict, out: Path) -> None:
     public["machine"] = {"cpu": cpu_summary(), "platform": platform.platform(), "python": platform.python_version()}
     public["plots"] = plots
     (out / "metrics.json").write_text(json.dumps(public, indent=2))
-    (out / "config.json").write_text(run.config.model_dump_json(indent=2))
-    (out / "report.md").write_text(_markdown(public, run))
+    (out / "config.json").write_text(config.model_dump_json(indent=2))
+    (out / "report.md").write_text(_markdown(public, run_dir))
 
 
-def _describe(name: str, run) -> str:
+def _describe(name: str, run_dir: Path) -> str:
     if name != "teacher":
         return DESCRIPTION[name]
-    done = run.out / "score" / "done.json"
+    done = run_dir / "score" / "done.json"
     chosen = json.loads(done.read_text()).get("teacher", "bi") if done.exists() else "bi"
     return f"{DESCRIPTION[name]}: {TEACHER.get(chosen, chosen)} (chosen on dev)"
 
 
-def _markdown(m: dict, run) -> str:
+def _markdown(m: dict, run_dir: Path) -> str:
     lines = [
         "# Distillation report: German QADSM (official test split)",
         "",
-        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out {run.out} --config <config>`; "
+        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out {run_dir} --config <config>`; "
         "the resolved config is `config.json` beside this file.",
         "",
         "| model | ROC-AUC | 95% CI | PR-AUC | accuracy (dev threshold) | nDCG@5 | Good in top-1 | Good in top-3 |",
@@ -83,7 +82,7 @@ def _markdown(m: dict, run) -> str:
         )
     lines += [
         "",
-        *(f"- **{k}**: {_describe(k, run)}" for k in DESCRIPTION if k in m["models"]),
+        *(f"- **{k}**: {_describe(k, run_dir)}" for k in DESCRIPTION if k in m["models"]),
         "",
         "- Gain kept = (AUC_kd − AUC_labels) / (AUC_teacher − AUC_labels) = "
         + (f"**{m['gain_kept']:.1%}**" if m["gain_kept"] is not None else "n/a (the teacher is no better)"),

@@ -14,7 +14,7 @@ import numpy as np
 from offline.data.qadsm import pair_ad_texts, read_tsv
 from offline.errors import DataError, ExportError
 from offline.export.model_dir import MODEL_JSON
-from offline.publish.encode_catalog import quantize_vectors
+from offline.export.quantise import INT8_SCALE, quantize_vectors
 from service.runtime.heads import cos_logits
 from service.runtime.index import dequantize
 from service.runtime.onnx_model import CPU, OnnxModel
@@ -73,7 +73,7 @@ def evaluate_model_dir(model_dir: str | Path, pairs_path: str | Path, limit: int
         vecs[variant] = (_encode_unique(towers["query"], queries), _encode_unique(towers["ad"], ads))
         report[f"auc_{variant}"] = aucs(*vecs[variant])
     q, a = vecs["fp32"]
-    a8 = dequantize(quantize_vectors(a), 1 / 127)
+    a8 = dequantize(quantize_vectors(a), INT8_SCALE)
     report["auc_fp32_towers_8bit_ad_vectors"] = aucs(q, a8)
     head = info["calibration"]["head"] if info["calibration"]["head"] in report["auc_fp32"] else "cos"
     report["head"] = head

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from offline.data.catalog import AdBlock
+from offline.export.quantise import quantize_vectors
 from service.bundle import ad_text
 from service.runtime.towers import OnnxTower
-
-INT8_SCALE = 1.0 / 127.0
 
 
 @dataclass
@@ -35,11 +34,6 @@ def ad_tower(model_dir: Path, info: dict, int8: bool = False, threads: int = 1) 
     files = info["encoders"]["ad"]
     name = files["int8"] if int8 and files.get("int8") else files["fp32"]
     return OnnxTower(model_dir / name, model_dir / "tokenizer.json", info["ad_prefix"], info["ad_max_len"], threads)
-
-
-def quantize_vectors(v: np.ndarray) -> np.ndarray:
-    """Uniform 8-bit codes of unit vectors (coordinates in [-1, 1]): code = round(v · 127)."""
-    return np.clip(np.rint(v / INT8_SCALE), -127, 127).astype(np.int8)
 
 
 def open_vectors(path: Path, n: int, dim: int, dtype: str):

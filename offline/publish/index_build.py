@@ -20,8 +20,9 @@ import numpy as np
 
 from offline.data.catalog import iter_blocks, scan_catalog
 from offline.export.model_dir import read_model_dir
+from offline.export.quantise import INT8_SCALE
 from offline.publish.bundle_writer import DEFAULT_KEEP, link_or_copy, new_staging_dir, publish
-from offline.publish.encode_catalog import INT8_SCALE, ad_tower, encode_blocks, open_vectors
+from offline.publish.encode_catalog import ad_tower, encode_blocks, open_vectors
 from service.bundle import INDEX_FILE, MANIFEST_NAME, VECTORS_FILE
 from service.runtime.index import dequantize
 

@@ -54,7 +54,7 @@ def test_ivf_builds_with_nprobe(data) -> None:
 
 
 def test_int8_vectors_are_dequantised_for_the_index(data) -> None:
-    from offline.publish.encode_catalog import INT8_SCALE, quantize_vectors
+    from offline.export.quantise import INT8_SCALE, quantize_vectors
 
     xb, xq = data
     index, _ = build_index(quantize_vectors(xb), "Flat", scale=INT8_SCALE, device="cpu")
