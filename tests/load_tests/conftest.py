@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
+from common.net import free_port
 from load_tests.tools.echo_server import EchoServer
 
 
@@ -29,6 +29,4 @@ def echo() -> Iterator:
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port with nothing listening on it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()

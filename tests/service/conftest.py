@@ -1,8 +1,7 @@
-"""Fixtures for the service tests: real tiny bundles (tiny TwinBERT → offline export → build_bundle)."""
+"""Fixtures for the service tests: settings and an app over the shared tiny bundle (tests/utils/fixtures.py)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,40 +9,8 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.settings import Settings
-from tests.service.factory import build_tiny_bundle, tiny_model_dir, write_catalog
 
 ADMIN_TOKEN = "test-admin-token"
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model_dir(tiny_base_dir, tmp_path_factory.mktemp("tiny-model") / "model", seed=0)
-
-
-@pytest.fixture(scope="session")
-def catalog_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Another catalog (other ad ids), for the next bundle version in swap tests."""
-    return write_catalog(tmp_path_factory.mktemp("catalog-b") / "ads.jsonl", n=30, seed=1, prefix="bd")
-
-
-@pytest.fixture(scope="session")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_catalog(tmp_path_factory.mktemp("catalog") / "ads.jsonl", n=40)
-
-
-@pytest.fixture(scope="session")
-def _pristine_root(tiny_model: Path, catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("bundles-pristine") / "bundles"
-    build_tiny_bundle(tiny_model, catalog, root)
-    return root
-
-
-@pytest.fixture
-def bundle_root(_pristine_root: Path, tmp_path: Path) -> Path:
-    """A bundle root with one published version, private to the test (tests may publish or corrupt)."""
-    root = tmp_path / "bundles"
-    shutil.copytree(_pristine_root, root)
-    return root
 
 
 def make_settings(root: Path, **overrides: object) -> Settings:

@@ -12,8 +12,8 @@ import httpx
 
 from service.bundle import current_version_dir
 from tests.service.conftest import make_settings
-from tests.service.factory import build_tiny_bundle
-from tests.service.server import running_server
+from tests.utils.bundles import build_tiny_bundle
+from tests.utils.server import running_server
 
 QUERIES = ["laufschuhe damen", "wohnung mieten", "flug berlin", "gartenmoebel holz", "kinder fahrrad"]
 

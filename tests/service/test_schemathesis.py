@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings
 
 from service.api.app import create_app
 from tests.service.conftest import ADMIN_TOKEN, make_settings
-from tests.service.server import running_server
+from tests.utils.server import running_server
 
 schema = schemathesis.openapi.from_dict(create_app(make_settings("bundles")).openapi())
 

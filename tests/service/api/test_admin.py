@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.bundle import current_version_dir
 from tests.service.conftest import ADMIN_TOKEN, make_settings
-from tests.service.factory import build_tiny_bundle
+from tests.utils.bundles import build_tiny_bundle
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -17,7 +17,7 @@ from offline.export.model_dir import export_model, load_run, read_model_dir
 from offline.export.quality import evaluate_model_dir, read_qadsm
 from service.runtime.onnx_model import make_session
 from service.runtime.towers import OnnxTower
-from tests.bundle.helpers import WORDS, tiny_twinbert
+from tests.utils.bundles import WORDS, tiny_twinbert
 
 TEXTS = ["laufschuhe damen", "Wohnung mieten ohne Makler in Berlin", "x", " ".join(WORDS * 6)]
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from service.bundle import read_current, version_dirs
-from tests.bundle.helpers import catalog_rows, write_jsonl
+from tests.utils.bundles import catalog_rows, write_jsonl
 
 runner = CliRunner()
 

@@ -15,9 +15,9 @@ from offline.publish import bundle_writer
 from offline.publish.index_build import build_bundle
 from service.bundle import BundleError, read_current, resolve, version_dirs
 from service.runtime.bundle_check import verify_bundle
-from tests.bundle.helpers import catalog_rows, write_jsonl
+from tests.utils.bundles import catalog_rows, write_jsonl
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _state(root: Path) -> tuple[str | None, list[str]]:

@@ -13,11 +13,11 @@ from load_tests.bench.generator_overhead import generator_overhead
 from load_tests.bench.retrieval import synthetic_vectors
 from load_tests.bench.synthetic_bundle import build_synthetic_bundle
 from service.bundle import load_manifest
-from tests.service.factory import tiny_model_dir
+from tests.utils.bundles import tiny_model_dir
 
 
 def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
-    model = tiny_model_dir(tiny_base_dir, tmp_path / "model")
+    model = tiny_model_dir(tiny_base_dir, tmp_path / "model", int8=False)
     vec_path, xq = synthetic_vectors(tmp_path, 3000, dim=16, nq=10)
     xb = np.load(vec_path)
     assert xb.shape == (3000, 16) and np.allclose(np.linalg.norm(xb, axis=1), 1, atol=1e-5)
@@ -27,7 +27,7 @@ def test_synthetic_bundle_served_and_loaded(tiny_base_dir, tmp_path):
     assert m.index.n_ads == 3000 and m.index.factory == "IVF16,Flat"
     assert build_synthetic_bundle(root, model, vec_path, factory="IVF16,Flat") == version  # reused, not rebuilt
     index_inode = (version / m.index.file).stat().st_ino
-    retrained = tiny_model_dir(tiny_base_dir, tmp_path / "model2", seed=1)
+    retrained = tiny_model_dir(tiny_base_dir, tmp_path / "model2", int8=False, seed=1)
     rebuilt = build_synthetic_bundle(root, retrained, vec_path, factory="IVF16,Flat")
     assert rebuilt != version  # a re-exported student is benchmarked, not the stale bundle
     assert load_manifest(rebuilt).files[m.index.file] == m.files[m.index.file]
@@ -93,7 +93,7 @@ def test_ads_mode_requests_are_accepted_by_the_real_service(tiny_base_dir, tmp_p
     from load_tests.tools.loadtest import run_loadtest
     from load_tests.tools.spec import LoadTestSpec
 
-    model = tiny_model_dir(tiny_base_dir, tmp_path / "model")
+    model = tiny_model_dir(tiny_base_dir, tmp_path / "model", int8=False)
     vec_path, _ = synthetic_vectors(tmp_path, 500, dim=16, nq=5)
     root = tmp_path / "bundles"
     version = build_synthetic_bundle(root, model, vec_path, factory="Flat")
@@ -111,7 +111,7 @@ def test_ads_mode_requests_are_accepted_by_the_real_service(tiny_base_dir, tmp_p
 
 
 def test_synthetic_bundle_index_is_not_reused_over_other_vectors(tiny_base_dir, tmp_path):
-    model = tiny_model_dir(tiny_base_dir, tmp_path / "model")
+    model = tiny_model_dir(tiny_base_dir, tmp_path / "model", int8=False)
     vec_path, _ = synthetic_vectors(tmp_path, 400, dim=16, nq=5)
     root = tmp_path / "bundles"
     first = build_synthetic_bundle(root, model, vec_path, factory="Flat")

@@ -12,7 +12,7 @@ import pytest
 
 from offline.data.catalog import iter_blocks, scan_catalog
 from offline.errors import CatalogError
-from tests.bundle.helpers import catalog_rows, write_jsonl
+from tests.utils.bundles import catalog_rows, write_jsonl
 
 
 def _write(path: Path, rows: list[dict]) -> Path:

@@ -14,7 +14,7 @@ from offline.publish.update import update_bundle
 from service.bundle import ad_text, load_manifest, read_current, resolve
 from service.runtime.bundle_check import verify_bundle
 from service.runtime.towers import OnnxTower
-from tests.bundle.helpers import catalog_rows, write_jsonl
+from tests.utils.bundles import catalog_rows, write_jsonl
 
 
 def _table(version: Path) -> dict[str, int]:

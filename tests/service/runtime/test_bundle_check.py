@@ -121,4 +121,4 @@ def test_bundle_side_is_torch_free(root: Path) -> None:
             f"v = resolve({str(root)!r}); smoke_test(v, verify_bundle(v)); "
             "bad = [m for m in ('torch', 'transformers', 'offline') if m in sys.modules]; "
             "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[3])

@@ -1,0 +1,1 @@
+"""Test helpers: tiny models and bundles the tests build themselves (no hub, no ../shared), a real server."""
