@@ -66,6 +66,7 @@ def labels_stage(run: Run, stage_dir: Path) -> dict:
     base encoder's mean-pooled states, which the zero-shot baseline reuses."""
     from models.twinbert import TwinBERT
     from offline.data.qadsm import pair_ad_texts
+    from offline.distill.encode import TextVectors, encode_pooled
     from offline.distill.student import (
         CachedPairs,
         freeze_ad_encoder,
@@ -73,7 +74,6 @@ def labels_stage(run: Run, stage_dir: Path) -> dict:
         student_config,
         train_query_tower,
     )
-    from offline.distill.teacher_cache import TextVectors, encode_pooled
 
     c = run.config
     probe = TwinBERT.from_base(student_config(c.student, c.base, "", "", "student_labels"))

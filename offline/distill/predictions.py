@@ -14,9 +14,9 @@ import torch
 from models.twinbert import TwinBERT, TwinBERTConfig
 from offline.data.qadsm import frame_ad_texts
 from offline.distill.baselines import cdssm_logits, tfidf_scores
+from offline.distill.encode import TextVectors, encode_pooled
 from offline.distill.scoring import read_score_outputs
 from offline.distill.student import cached_logits, student_kd_logits
-from offline.distill.teacher_cache import TextVectors, encode_pooled
 from offline.evaluation.evaluate import Predictions, evaluate_predictions
 from offline.evaluation.report import write_distill_report
 

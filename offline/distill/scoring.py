@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from offline.distill.encode import TextVectors
 from offline.distill.teacher import load_bi_teacher
-from offline.distill.teacher_cache import TextVectors
 from offline.distill.training import autocast
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def score_stage(run: Run, stage_dir: Path) -> dict:
 
     from offline.data.pool import build_pool
     from offline.data.qadsm import pair_ad_texts, unique_index
-    from offline.distill.teacher_cache import encode_pooled, logits_from_pooled
+    from offline.distill.encode import encode_pooled, logits_from_pooled
 
     teacher = load_bi_teacher(run)
     splits = {s: run.split(s) for s in ("train", "dev", "test")}

@@ -21,10 +21,9 @@ from models.losses import DistillationLoss, cosine_alignment
 from models.twinbert import TwinBERT, TwinBERTConfig
 from offline.data.qadsm import frame_ad_texts, unique_index
 from offline.distill.config import StudentConfig
-from offline.distill.encode import torch_encode
+from offline.distill.encode import TextVectors, logits_from_pooled, torch_encode
 from offline.distill.scoring import read_score_outputs
 from offline.distill.teacher import load_bi_teacher
-from offline.distill.teacher_cache import TextVectors, logits_from_pooled
 from offline.distill.training import fit
 
 if TYPE_CHECKING:

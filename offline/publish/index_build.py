@@ -2,11 +2,11 @@
 
 The index kind follows the catalog size unless a factory string is given: exact `Flat` below
 `FLAT_MAX_ADS`, `HNSW32,SQ8` above (memory ≈ n · (dim + 256) bytes). The graph walks 8-bit codes because the
-service rescores every candidate from the bundle's stored vectors anyway: over 1M ads (the perf bench, part 3)
-that searches in 0.44 ms instead of 0.71 ms for float vectors at efSearch 128, recall@100 0.964 against 0.968,
-and stops the index from holding a second float copy of the vectors. IVF-PQ (e.g. "IVF4096,PQ32") is
-available by factory string for catalogs too large for HNSW in RAM. The stored index is always a CPU
-index; `device="auto"` trains/adds on a GPU when the faiss build has one and the index kind supports it.
+service rescores every candidate from the bundle's stored vectors anyway: that searches faster at about the same
+recall (reports/perf/README.md) and stops the index from holding a second float copy of the vectors. IVF-PQ
+(e.g. "IVF4096,PQ32") is available by factory string for catalogs too large for HNSW in RAM. The stored index
+is always a CPU index; `device="auto"` trains/adds on a GPU when the faiss build has one and the index kind
+supports it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """POST /rank straight from ASGI: the hot path, without FastAPI's routing, dependency solving and body parsing.
 
-At 200 req/s on two cores every CPU millisecond per request is a tenth of a core. FastAPI's generic path cost
-about 0.9 ms of event-loop CPU per /rank request here (in-process, no HTTP); this one parses the body with
+At 200 req/s on two cores every CPU millisecond per request is a tenth of a core, and FastAPI's generic path
+costs event-loop CPU per /rank request (measured in reports/perf/README.md); this one parses the body with
 pydantic-core straight from bytes and calls the same `to_query` / ranker / `to_body` as the FastAPI route, which
 stays as the documented contract (OpenAPI) and serves /rank when `fast_rank_path` is off.
 """
