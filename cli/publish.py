@@ -35,16 +35,33 @@ def export(
     eval_qadsm: Path | None = typer.Option(None, "--eval-qadsm", help="QADSM TSV to score fp32 vs int8 (AUC)"),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="score only the first N pairs"),
     threads: int = typer.Option(2, "--threads", help="ONNX Runtime threads for the evaluation"),
+    vocab_from: str | None = typer.Option(None, "--vocab-from", help="trim the vocabulary to the pieces this "
+                                          "QADSM directory's train split uses (plus --word-list); never dev/test"),
+    word_list: Path | None = typer.Option(None, "--word-list", help="one word per line, its pieces kept too "
+                                          "(Debian's wngerman: /usr/share/dict/ngerman)"),
+    fp32: bool = typer.Option(True, "--fp32/--no-fp32", help="keep the fp32 towers (--no-fp32: int8 only)"),
 ) -> None:
-    """Export query tower, ad tower and res head to ONNX (+ int8), with a built-in parity check."""
+    """Export query tower, ad tower and res head to ONNX (+ int8), with a built-in parity check; optionally with
+    the vocabulary trimmed to one language's pieces."""
     _setup(threads)
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
+        import tempfile
+
         from offline.export.model_dir import export_model, load_run
 
         if eval_qadsm is not None and not eval_qadsm.is_file():
             raise FileNotFoundError(f"{eval_qadsm}: no such file")
+        if word_list is not None and vocab_from is None:
+            raise ValueError("--word-list only takes effect with --vocab-from")
         model, calibration, metrics = load_run(run)
-        path = export_model(model, out, calibration=calibration, int8=int8, metrics=metrics, force=force)
+        with tempfile.TemporaryDirectory(prefix="twinrank-vocab-") as vocab_dir:
+            if vocab_from is not None:
+                from offline.export.vocab_trim import training_texts, trim_for_texts
+
+                model, plan = trim_for_texts(model, training_texts(model, vocab_from, word_list), Path(vocab_dir))
+                typer.echo(f"vocabulary trimmed: {plan.size} of {plan.original_size} pieces kept")
+            path = export_model(model, out, calibration=calibration, int8=int8, metrics=metrics, force=force,
+                                keep_fp32=fp32)
         info = json.loads((path / "model.json").read_text())
         typer.echo(f"exported {path} (parity max abs diff {info['parity_max_abs_diff']})")
         if eval_qadsm is not None:
@@ -56,7 +73,8 @@ def export(
 
 @index_app.command("build")
 def index_build(
-    model: Path = typer.Option(..., "--model", help="model directory from `twinrank export`"),
+    model: Path | None = typer.Option(None, "--model", help="model directory from `twinrank export` "
+                                      "(default: the shipped student, shipped/twinbert-de)"),
     catalog: Path = typer.Option(..., "--catalog", help="ads as .jsonl, .csv or .parquet"),
     bundles: Path = typer.Option(..., "--bundles", help="bundle root (holds versions and CURRENT)"),
     factory: str | None = typer.Option(None, "--factory", help="FAISS factory (default: Flat / HNSW32,SQ8 by size)"),
@@ -69,8 +87,10 @@ def index_build(
     """Encode the catalog, build the index and publish a new bundle version atomically."""
     _setup(threads)
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
+        from offline.export.shipped import model_or_shipped
         from offline.publish.index_build import build_bundle
 
+        model = model_or_shipped(model)
         if vectors not in ("float32", "int8"):
             raise ValueError(f"--vectors must be float32 or int8 (got {vectors!r})")
         version = build_bundle(model, catalog, bundles, factory=factory, vectors_dtype=vectors, device=device,

@@ -18,6 +18,8 @@ from offline.distill.encode import TextVectors, encode_pooled
 from offline.distill.scoring import read_score_outputs
 from offline.distill.student import cached_logits, student_kd_logits
 from offline.evaluation.evaluate import Predictions, evaluate_predictions
+from offline.evaluation.predictions_file import FILE_NAME as PREDICTIONS_FILE
+from offline.evaluation.predictions_file import write_predictions
 from offline.evaluation.report import write_distill_report
 
 if TYPE_CHECKING:
@@ -73,8 +75,11 @@ def predict(run: Run) -> Predictions:
 def evaluate_stage(run: Run, stage_dir: Path) -> dict:
     """Predictions, metrics and the report (`report/`); returns the headline figures for `done.json`."""
     e = run.config.eval
-    metrics = evaluate_predictions(predict(run), e.bootstrap, e.ndcg_k, e.density_top)
+    predictions = predict(run)
+    metrics = evaluate_predictions(predictions, e.bootstrap, e.ndcg_k, e.density_top)
     write_distill_report(run.out, run.config, metrics, run.out / "report")
+    queries = {s: run.split(s).query for s in predictions.labels}
+    write_predictions(predictions, run.out / "report" / PREDICTIONS_FILE, queries)
     models = metrics["models"]
     return {"gain_kept": metrics["gain_kept"], "student_kd_auc": models["student_kd"]["roc_auc"],
             "teacher_auc": models["teacher"]["roc_auc"]}

@@ -53,11 +53,16 @@ def load_run(run: str | Path) -> tuple[TwinBERT, Calibration | None, dict]:
 
 
 def export_model(model: TwinBERT, out_dir: str | Path, calibration: Calibration | dict | None = None,
-                 int8: bool = True, metrics: dict | None = None, force: bool = False) -> Path:
+                 int8: bool = True, metrics: dict | None = None, force: bool = False,
+                 keep_fp32: bool = True) -> Path:
     """Export `model` into `out_dir` (built beside it, then renamed into place) and return `out_dir`.
 
-    Raises `ExportError` when fp32 ONNX differs from PyTorch by more than 1e-4 on the sample texts.
+    `keep_fp32=False` (with `int8`) ships only the int8 towers; the fp32 graphs are still written and checked
+    first, since parity and quantisation start from them. Raises `ExportError` when fp32 ONNX differs from
+    PyTorch by more than 1e-4 on the sample texts.
     """
+    if not keep_fp32 and not int8:
+        raise ExportError("dropping the fp32 towers needs the int8 ones (int8=True)")
     out = Path(out_dir)
     if out.exists() and not force:
         raise ExportError(f"{out}: exists (pass force=True / --force to replace it)")
@@ -71,6 +76,10 @@ def export_model(model: TwinBERT, out_dir: str | Path, calibration: Calibration 
     tmp.mkdir()
     try:
         info = _write_graphs(model, tmp, int8)
+        if not keep_fp32:
+            for files in info["encoders"].values():
+                (tmp / files["fp32"]).unlink()
+                files["fp32"] = None
         info.update(_model_info(model, calibration, metrics or {}))
         info["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / MODEL_JSON).write_text(json.dumps(info, indent=2) + "\n")
@@ -121,6 +130,7 @@ def _model_info(model: TwinBERT, calibration: Calibration, metrics: dict) -> dic
 
     c = model.config
     cos = model.cos_head
+    vocab = model.query_tower.encoder.embeddings.word_embeddings.num_embeddings
     import onnxruntime
 
     return {
@@ -132,6 +142,7 @@ def _model_info(model: TwinBERT, calibration: Calibration, metrics: dict) -> dic
         "versions": _versions() | {"onnxruntime": onnxruntime.__version__},
         "heads": {"cos": {"scale": cos.scale.item(), "bias": cos.bias.item()}, "res": {"file": RES_ONNX}},
         "calibration": calibration.model_dump(),
+        "vocab": c.recipe.get("vocab_trimmed") or {"kept": vocab, "original": vocab},
     }
 
 

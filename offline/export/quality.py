@@ -66,22 +66,23 @@ def evaluate_model_dir(model_dir: str | Path, pairs_path: str | Path, limit: int
     vecs = {}
     for variant in ("fp32", "int8"):
         files = info["encoders"]
-        if variant == "int8" and not files["query"].get("int8"):
+        if not files["query"].get(variant):  # an int8-only (shipped) export has no fp32 towers
             continue
         towers = {r: OnnxTower(d / files[r][variant], d / "tokenizer.json", info[f"{r}_prefix"],
                                info[f"{r}_max_len"], threads) for r in ("query", "ad")}
         vecs[variant] = (_encode_unique(towers["query"], queries), _encode_unique(towers["ad"], ads))
         report[f"auc_{variant}"] = aucs(*vecs[variant])
-    q, a = vecs["fp32"]
+    base = "fp32" if "fp32" in vecs else "int8"
+    q, a = vecs[base]
     a8 = dequantize(quantize_vectors(a), INT8_SCALE)
-    report["auc_fp32_towers_8bit_ad_vectors"] = aucs(q, a8)
-    head = info["calibration"]["head"] if info["calibration"]["head"] in report["auc_fp32"] else "cos"
+    report[f"auc_{base}_towers_8bit_ad_vectors"] = aucs(q, a8)
+    head = info["calibration"]["head"] if info["calibration"]["head"] in report[f"auc_{base}"] else "cos"
     report["head"] = head
-    if "auc_int8" in report:
+    if "auc_int8" in report and "auc_fp32" in report:
         loss = report["auc_fp32"][head] - report["auc_int8"][head]
         report["int8_auc_loss"] = loss
         report["int8_auc_loss_ok"] = bool(loss <= INT8_AUC_MAX_LOSS)
-    report["vec8_auc_loss"] = report["auc_fp32"][head] - report["auc_fp32_towers_8bit_ad_vectors"][head]
+    report["vec8_auc_loss"] = report[f"auc_{base}"][head] - report[f"auc_{base}_towers_8bit_ad_vectors"][head]
     return report
 
 

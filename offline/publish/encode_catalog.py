@@ -15,6 +15,7 @@ import numpy as np
 from offline.data.catalog import AdBlock
 from offline.export.quantise import quantize_vectors
 from service.bundle import ad_text
+from service.bundle.manifest import EncoderFiles
 from service.runtime.towers import OnnxTower
 
 
@@ -32,7 +33,7 @@ class EncodeStats:
 def ad_tower(model_dir: Path, info: dict, int8: bool = False, threads: int = 1) -> OnnxTower:
     """The exported ad tower of a model directory (`info` = its model.json)."""
     files = info["encoders"]["ad"]
-    name = files["int8"] if int8 and files.get("int8") else files["fp32"]
+    name = EncoderFiles.model_validate(files).file("int8" if int8 else "fp32")
     return OnnxTower(model_dir / name, model_dir / "tokenizer.json", info["ad_prefix"], info["ad_max_len"], threads)
 
 

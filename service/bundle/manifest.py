@@ -42,10 +42,25 @@ class ModelInfo(_Strict):
 
 
 class EncoderFiles(_Strict):
-    """ONNX files of one tower: inputs `input_ids`, `attention_mask` int64 (batch, seq); output `embedding`."""
+    """ONNX files of one tower: inputs `input_ids`, `attention_mask` int64 (batch, seq); output `embedding`.
 
-    fp32: str
+    A shipped model may carry only its int8 graphs (the fp32 ones are four times the size), so either may be
+    absent, not both.
+    """
+
+    fp32: str | None = None
     int8: str | None = None
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> EncoderFiles:
+        if not (self.fp32 or self.int8):
+            raise ValueError("a tower needs an fp32 or an int8 file")
+        return self
+
+    def file(self, precision: Literal["fp32", "int8"]) -> str:
+        """The file of `precision`, else the one the tower has."""
+        preferred, other = (self.int8, self.fp32) if precision == "int8" else (self.fp32, self.int8)
+        return preferred or other  # type: ignore[return-value]  # the validator ensures one is set
 
 
 class Encoders(_Strict):
@@ -133,9 +148,8 @@ class Manifest(_Strict):
 
     def referenced_files(self) -> list[str]:
         """Every file the manifest points at (each must also appear in `files`)."""
-        out = [self.tokenizer, self.encoders.query.fp32, self.encoders.ad.fp32,
-               self.index.file, self.index.ads_file, self.index.vectors_file]
-        out += [f for f in (self.encoders.query.int8, self.encoders.ad.int8) if f]
+        out = [self.tokenizer, self.index.file, self.index.ads_file, self.index.vectors_file]
+        out += [f for e in (self.encoders.query, self.encoders.ad) for f in (e.fp32, e.int8) if f]
         if self.heads.res is not None:
             out.append(self.heads.res.file)
         return out

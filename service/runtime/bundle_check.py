@@ -43,7 +43,7 @@ def smoke_test(version_dir: str | Path, manifest: Manifest | None = None, query:
     import pyarrow.parquet as pq
 
     q = OnnxTower.from_manifest(d, m, "query", threads=threads).encode([query])
-    _check_unit(q, d / m.encoders.query.fp32, m.model.dim)
+    _check_unit(q, d / m.encoders.query.file("fp32"), m.model.dim)
     index = AdIndex(d / m.index.file, m.model.dim, m.index.n_ads, dict(m.index.search_params))
     k = min(10, m.index.n_ads)
     summary: dict = {"bundle_version": m.bundle_version, "query": query, "n_ads": m.index.n_ads}

@@ -35,7 +35,7 @@ class OnnxTower:
         if route not in ROUTES:
             raise KeyError(f"unknown tower {route!r}; towers are {ROUTES}")
         files = getattr(manifest.encoders, route)
-        name = files.int8 if int8 and files.int8 else files.fp32
+        name = files.file("int8" if int8 else "fp32")
         m = manifest.model
         prefix, max_len = (m.query_prefix, m.query_max_len) if route == "query" else (m.ad_prefix, m.ad_max_len)
         d = Path(version_dir)

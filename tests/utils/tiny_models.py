@@ -53,3 +53,36 @@ def make_tiny_base(out: Path, layers: int = 4, hidden: int = 32, seed: int = 0) 
     )
     BertModel(config, add_pooling_layer=False).save_pretrained(out)
     return out
+
+
+def make_tiny_unigram_base(out: Path, layers: int = 4, hidden: int = 32, seed: int = 0) -> Path:
+    """Write a tiny BERT with an XLM-R-style sentencepiece unigram tokenizer (`<s> <pad> </s> <unk>` first,
+    Metaspace pre-tokenizer) into `out` (idempotent) and return it: what vocabulary trimming works on."""
+    if (out / "config.json").exists():
+        return out
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+                                      unk_token="<unk>", shrinking_factor=0.9)
+    tok.train_from_iterator(SAMPLE_TEXTS * 4, trainer)
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
+    )
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast",
+                                                           "pad_token": "<pad>", "unk_token": "<unk>"}))
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+        intermediate_size=2 * hidden, max_position_embeddings=128, pad_token_id=tok.token_to_id("<pad>"),
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(out)
+    return out

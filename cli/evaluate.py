@@ -1,0 +1,67 @@
+"""`twinrank evaluate`: score an exported (ONNX) student on a QADSM split through the service's runtime, and
+optionally compare it with another export (e.g. trimmed vs untrimmed vocabulary)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from cli.errors import OFFLINE_ERRORS, ExitCode, one_line_errors
+
+
+def evaluate(
+    model: Path | None = typer.Option(None, "--model", help="model directory from `twinrank export` "
+                                      "(default: the shipped student)"),
+    data: str = typer.Option(..., "--data", help="QADSM directory with dev.txt and the split (dev picks the "
+                             "accuracy threshold)"),
+    split: str = typer.Option("test", "--split", help="split to score: test or dev"),
+    precision: str = typer.Option("int8", "--precision", help="towers to run: int8 or fp32 (falls back to what "
+                                  "the export has)"),
+    baseline: Path | None = typer.Option(None, "--baseline", help="another export to compare with (ROC-AUC loss, "
+                                         "sizes, tokens that tokenize differently)"),
+    out: Path | None = typer.Option(None, "--out", help="write evaluate.json (and evaluate.md with --baseline)"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="score only the first N rows of each split"),
+    threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime threads"),
+) -> None:
+    """ROC-AUC (95 % bootstrap CI), accuracy at the dev threshold, nDCG@5 and ECE of an exported student."""
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
+        from offline.export.shipped import model_or_shipped
+
+        if split not in ("test", "dev"):
+            raise ValueError(f"--split must be test or dev (got {split!r})")
+        if precision not in ("int8", "fp32"):
+            raise ValueError(f"--precision must be int8 or fp32 (got {precision!r})")
+        model = model_or_shipped(model)
+        if baseline is not None:
+            from offline.export.trim_report import compare_to_baseline, comparison_markdown
+
+            result = compare_to_baseline(model, baseline, data, split, threads, limit)
+            lines = [_line(result["model"]), _line(result["baseline"]),
+                     f"ROC-AUC loss vs baseline {result['roc_auc_loss']:+.4f}; pieces {result['pieces']['kept']} of "
+                     f"{result['pieces']['original']}; tokens changed {result['tokens']['changed_share']:.2%}; "
+                     f"size {result['size_mb']['model']:.1f} MB vs {result['size_mb']['baseline']:.1f} MB"]
+        else:
+            from offline.evaluation.exported import evaluate_exported
+
+            result = evaluate_exported(model, data, split, precision, threads, limit=limit)
+            lines = [_line(result)]
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "evaluate.json").write_text(json.dumps(result, indent=2) + "\n")
+            if baseline is not None:
+                (out / "evaluate.md").write_text(comparison_markdown(result))
+        for line in lines:
+            typer.echo(line)
+
+
+def _line(r: dict) -> str:
+    lo, hi = r["roc_auc_ci"]
+    return (f"{r['model']}: {r['split']} ROC-AUC {r['roc_auc']:.4f} (95% CI {lo:.4f}-{hi:.4f}), accuracy "
+            f"{r['accuracy']:.4f}, nDCG@5 {r['ndcg_at_5']:.4f}, ECE {r['ece']:.4f} ({r['rows']} rows, "
+            f"{r['precision']} towers, {r['head']} head)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)
