@@ -2,7 +2,7 @@
 report's metrics can be recomputed without retraining (and without the texts, which are never stored).
 
 Columns: `split` ("dev"/"test"), `row` (0-based row of that split's file), `label` (1 = Good), `query_group`
-(the same number for the same query within a split), then one float64 column per model. The calibration and
+(the same number for the same query within a split), then one column per model (float32 or float64, as the model scored). The calibration and
 the labels-only student's head ride along as JSON in the file's metadata.
 """
 
@@ -25,16 +25,15 @@ def write_predictions(p: Predictions, path: Path, queries: dict[str, list[str]])
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns: dict[str, list] = {name: [] for name in (*_FIXED, *p.scores)}
-    for split, labels in p.labels.items():
-        groups = {q: i for i, q in enumerate(dict.fromkeys(queries[split]))}
-        n = len(labels)
-        columns["split"] += [split] * n
-        columns["row"] += list(range(n))
-        columns["label"] += np.asarray(labels, dtype=np.int8).tolist()
-        columns["query_group"] += [groups[q] for q in queries[split]]
-        for name, s in p.scores.items():
-            columns[name] += np.asarray(s[split], dtype=np.float64).tolist()
+    splits = list(p.labels)
+    columns: dict[str, object] = {
+        "split": [s for s in splits for _ in range(len(p.labels[s]))],
+        "row": np.concatenate([np.arange(len(p.labels[s])) for s in splits]),
+        "label": np.concatenate([np.asarray(p.labels[s], dtype=np.int8) for s in splits]),
+        "query_group": np.concatenate([_groups(queries[s]) for s in splits]),
+    }
+    for name, s in p.scores.items():  # each model's own dtype, so thresholds recompute bit for bit
+        columns[name] = np.concatenate([np.asarray(s[split]) for split in splits])
     table = pa.table(columns)
     meta = {"calibration": p.calibration, "labels_head": p.labels_head}
     table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
@@ -43,6 +42,11 @@ def write_predictions(p: Predictions, path: Path, queries: dict[str, list[str]])
     pq.write_table(table, tmp)
     tmp.replace(path)
     return path
+
+
+def _groups(queries: list[str]) -> np.ndarray:
+    number = {q: i for i, q in enumerate(dict.fromkeys(queries))}
+    return np.array([number[q] for q in queries], dtype=np.int64)
 
 
 def read_predictions(path: Path) -> Predictions:

@@ -55,3 +55,24 @@ def test_cli_errors_are_one_line(root: Path, model_dir: Path, tmp_path: Path) ->
     _one_line_error(runner.invoke(app, ["index", "update", "--bundles", str(root)]), "nothing to do")
     _one_line_error(runner.invoke(app, ["export", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]),
                     "twinbert.json")
+
+
+def test_index_build_without_model_takes_the_shipped_student(model_dir: Path, catalog: Path, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    monkeypatch.setenv("TWINRANK_MODEL", str(model_dir))  # stands in for shipped/twinbert-de, which is larger
+    r = runner.invoke(app, ["index", "build", "--catalog", str(catalog), "--bundles", str(tmp_path / "b"),
+                            "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    assert read_current(tmp_path / "b") is not None
+    monkeypatch.setenv("TWINRANK_MODEL", str(tmp_path / "no-model"))
+    r = runner.invoke(app, ["index", "build", "--catalog", str(catalog), "--bundles", str(tmp_path / "c")])
+    _one_line_error(r, "no shipped student", "--model")
+
+
+def test_evaluate_refuses_bad_options_in_one_line(model_dir: Path, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data", str(tmp_path), "--split", "train"])
+    _one_line_error(r, "--split")
+    r = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data", str(tmp_path / "nope")])
+    _one_line_error(r, "nope")
+    r = runner.invoke(app, ["evaluate", "--model", str(tmp_path), "--data", str(tmp_path)])
+    _one_line_error(r, "model.json")

@@ -4,6 +4,8 @@ the report with the promised keys, and resumes (skips finished stages) on a seco
 import json
 import random
 
+import pytest
+
 from typer.testing import CliRunner
 
 from cli.app import app
@@ -87,6 +89,21 @@ bootstrap = 20
     assert {"teacher_bi", "teacher_cross"} <= set(metrics["models"])
     assert "chosen on dev" in (out / "report" / "report.md").read_text()
 
+    # predictions.parquet (no texts) recomputes every reported figure
+    from offline.evaluation.evaluate import evaluate_predictions
+    from offline.evaluation.predictions_file import read_predictions
+
+    predictions = pd.read_parquet(out / "report" / "predictions.parquet")
+    assert {"split", "row", "label", "query_group", "student_kd", "teacher"} <= set(predictions.columns)
+    assert not any(predictions[c].dtype == object for c in predictions.columns if c != "split")
+    e = json.loads((out / "config.json").read_text())["eval"]
+    recomputed = evaluate_predictions(read_predictions(out / "report" / "predictions.parquet"), e["bootstrap"],
+                                      e["ndcg_k"], e["density_top"])
+    for name, m in metrics["models"].items():
+        for key in ("roc_auc", "roc_auc_ci", "accuracy", "threshold_from_dev", "ndcg_at_5", "label_density"):
+            assert recomputed["models"][name][key] == pytest.approx(m[key], abs=1e-9), (name, key)
+    assert recomputed["gain_kept"] == pytest.approx(metrics["gain_kept"], abs=1e-9)
+
     # the run is what `twinrank export` takes: checkpoint, calibration and metrics
     from offline.export.model_dir import export_model, load_run
 
@@ -94,6 +111,14 @@ bootstrap = 20
     assert calibration is not None and calibration.head == cal["head"]
     assert run_metrics["models"]["student_kd"]["roc_auc"] == metrics["models"]["student_kd"]["roc_auc"]
     assert (export_model(model, tmp_path / "exported", calibration, int8=False) / "model.json").exists()
+
+    # `twinrank evaluate` scores the exported files through the service's runtime: the report's student AUC
+    scored = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "exported"), "--data", str(data),
+                                 "--precision", "fp32", "--out", str(tmp_path / "eval")])
+    assert scored.exit_code == 0, scored.output
+    assert "test ROC-AUC" in scored.output
+    exported_auc = json.loads((tmp_path / "eval" / "evaluate.json").read_text())["roc_auc"]
+    assert exported_auc == pytest.approx(metrics["models"]["student_kd"]["roc_auc"], abs=0.01)
 
     again = runner.invoke(app, ["distill", "--data", str(data), "--out", str(out), "--config", str(config)])
     assert again.exit_code == 0
