@@ -2,8 +2,8 @@
 report's metrics can be recomputed without retraining (and without the texts, which are never stored).
 
 Columns: `split` ("dev"/"test"), `row` (0-based row of that split's file), `label` (1 = Good), `query_group`
-(the same number for the same query within a split), then one column per model (float32 or float64, as the model scored). The calibration and
-the labels-only student's head ride along as JSON in the file's metadata.
+(the same number for the same query within a split), then one column per model (float32 or float64, as the
+model scored). The calibration and the labels-only student's head ride along as JSON in the file's metadata.
 """
 
 from __future__ import annotations

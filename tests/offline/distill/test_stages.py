@@ -5,7 +5,6 @@ import json
 import random
 
 import pytest
-
 from typer.testing import CliRunner
 
 from cli.app import app
