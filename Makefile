@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BUNDLES ?= bundles
 
-.PHONY: test lint serve serve-install distill clean
+.PHONY: test lint serve serve-install distill ship clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,14 +34,26 @@ lint: $(VENV)/.dev-installed
 distill: $(VENV)/.dev-installed
 	$(BIN)/twinrank distill --data ../shared/data/qadsm/de --out runs/de-ens --config configs/qadsm-de-ensemble.toml
 
+# The shipped student (shipped/twinbert-de) from the reported run: int8 towers, vocabulary trimmed to the pieces
+# of the train split and Debian's German word list (installed here when absent), then scored on the test split.
+SHIPPED ?= shipped/twinbert-de
+WORDS ?= /usr/share/dict/ngerman
+QADSM ?= ../shared/data/qadsm/de
+ship: $(VENV)/.dev-installed
+	@[ -f $(WORDS) ] || (apt-get update -qq && apt-get install -y -qq wngerman) || \
+		{ echo "error: no German word list at $(WORDS) (Debian: apt-get install wngerman; or make ship WORDS=...)"; exit 2; }
+	$(BIN)/twinrank export --run runs/de-ens --out $(SHIPPED) --force --vocab-from $(QADSM) --word-list $(WORDS) --no-fp32
+	$(BIN)/twinrank export --run runs/de-ens --out runs/de-ens/export-untrimmed --force
+	$(BIN)/twinrank evaluate --model $(SHIPPED) --baseline runs/de-ens/export-untrimmed --data $(QADSM) \
+		--out reports/qadsm-de/shipped
+
 serve-install: $(VENV)/.serve-installed
 
-# Serving needs no torch. Only when $(BUNDLES) has no bundle yet are the offline extras (CPU torch) installed,
-# once, to build the default bundle (packaged multilingual-e5-small + the project's sample catalog).
+# Serving needs no torch, also for the default bundle: when $(BUNDLES) has none yet, the shipped student's ONNX
+# ad tower (shipped/twinbert-de) encodes the project's sample catalog, with the serving extras only.
 serve: $(VENV)/.serve-installed
 	@if [ ! -f $(BUNDLES)/CURRENT ]; then \
-		echo "no bundle under $(BUNDLES)/: installing the offline extras to build the default one (a few minutes)"; \
-		$(BIN)/pip install -q torch==2.13.0 && $(BIN)/pip install -q -e '.[offline]' && \
+		echo "no bundle under $(BUNDLES)/: building the default one (shipped student, sample catalog)"; \
 		$(BIN)/python -m offline.publish.default_bundle --bundles $(BUNDLES) || exit 1; \
 	fi
 	$(BIN)/twinrank serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
