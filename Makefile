@@ -39,12 +39,13 @@ distill: $(VENV)/.dev-installed
 SHIPPED ?= shipped/twinbert-de
 WORDS ?= /usr/share/dict/ngerman
 QADSM ?= ../shared/data/qadsm/de
+RUN ?= runs/de-ens
 ship: $(VENV)/.dev-installed
 	@[ -f $(WORDS) ] || (apt-get update -qq && apt-get install -y -qq wngerman) || \
 		{ echo "error: no German word list at $(WORDS) (Debian: apt-get install wngerman; or make ship WORDS=...)"; exit 2; }
-	$(BIN)/twinrank export --run runs/de-ens --out $(SHIPPED) --force --vocab-from $(QADSM) --word-list $(WORDS) --no-fp32
-	$(BIN)/twinrank export --run runs/de-ens --out runs/de-ens/export-untrimmed --force
-	$(BIN)/twinrank evaluate --model $(SHIPPED) --baseline runs/de-ens/export-untrimmed --data $(QADSM) \
+	$(BIN)/twinrank export --run $(RUN) --out $(SHIPPED) --force --vocab-from $(QADSM) --word-list $(WORDS) --no-fp32
+	$(BIN)/twinrank export --run $(RUN) --out $(RUN)/export-untrimmed --force
+	$(BIN)/twinrank evaluate --model $(SHIPPED) --baseline $(RUN)/export-untrimmed --data $(QADSM) \
 		--out reports/qadsm-de/shipped
 
 serve-install: $(VENV)/.serve-installed
