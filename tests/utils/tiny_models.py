@@ -26,9 +26,7 @@ def make_tiny_base(out: Path, layers: int = 4, hidden: int = 32, seed: int = 0) 
     """Write a tiny BERT + tokenizer.json into `out` (idempotent) and return it."""
     if (out / "config.json").exists():
         return out
-    import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel
 
     out.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -43,16 +41,7 @@ def make_tiny_base(out: Path, layers: int = 4, hidden: int = 32, seed: int = 0) 
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
     )
-    tok.save(str(out / "tokenizer.json"))
-    (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast",
-                                                           "pad_token": "[PAD]", "unk_token": "[UNK]"}))
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-        intermediate_size=2 * hidden, max_position_embeddings=128, pad_token_id=0,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(out)
-    return out
+    return _save_with_bert(out, tok, "[PAD]", "[UNK]", layers, hidden, seed)
 
 
 def make_tiny_unigram_base(out: Path, layers: int = 4, hidden: int = 32, seed: int = 0) -> Path:
@@ -60,9 +49,7 @@ def make_tiny_unigram_base(out: Path, layers: int = 4, hidden: int = 32, seed: i
     Metaspace pre-tokenizer) into `out` (idempotent) and return it: what vocabulary trimming works on."""
     if (out / "config.json").exists():
         return out
-    import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel
 
     out.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.Unigram())
@@ -76,13 +63,21 @@ def make_tiny_unigram_base(out: Path, layers: int = 4, hidden: int = 32, seed: i
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
     )
+    return _save_with_bert(out, tok, "<pad>", "<unk>", layers, hidden, seed)
+
+
+def _save_with_bert(out: Path, tok, pad: str, unk: str, layers: int, hidden: int, seed: int) -> Path:
+    """Save `tok` and a randomly initialised BERT over its vocabulary as a transformers directory."""
+    import torch
+    from transformers import BertConfig, BertModel
+
     tok.save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast",
-                                                           "pad_token": "<pad>", "unk_token": "<unk>"}))
+                                                           "pad_token": pad, "unk_token": unk}))
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-        intermediate_size=2 * hidden, max_position_embeddings=128, pad_token_id=tok.token_to_id("<pad>"),
+        intermediate_size=2 * hidden, max_position_embeddings=128, pad_token_id=tok.token_to_id(pad),
     )
     BertModel(config, add_pooling_layer=False).save_pretrained(out)
     return out
