@@ -105,6 +105,7 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     status: Literal["ready"]
     bundle_version: str
+    model_id: str = Field(description="the student serving it (`name@digest`; empty for bundles older than it)")
     index_size: int
 
 

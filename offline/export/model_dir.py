@@ -6,6 +6,7 @@ heads, calibration and metrics, and is written last, so a directory without it i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -82,6 +83,7 @@ def export_model(model: TwinBERT, out_dir: str | Path, calibration: Calibration 
                 files["fp32"] = None
         info.update(_model_info(model, calibration, metrics or {}))
         info["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+        info["model_id"] = model_id(out.name, info["files"])
         (tmp / MODEL_JSON).write_text(json.dumps(info, indent=2) + "\n")
         _swap_in(tmp, out)
     except BaseException:
@@ -144,6 +146,12 @@ def _model_info(model: TwinBERT, calibration: Calibration, metrics: dict) -> dic
         "calibration": calibration.model_dump(),
         "vocab": c.recipe.get("vocab_trimmed") or {"kept": vocab, "original": vocab},
     }
+
+
+def model_id(name: str, files: dict[str, str]) -> str:
+    """`name@<12 hex>`: the digest covers every file's sha256, so equal ids mean the same weights and tokenizer."""
+    digest = hashlib.sha256("".join(f"{n}:{files[n]}\n" for n in sorted(files)).encode()).hexdigest()
+    return f"{name}@{digest[:12]}"
 
 
 def _swap_in(tmp: Path, out: Path) -> None:

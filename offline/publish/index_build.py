@@ -103,7 +103,7 @@ def set_search_params(index, params: dict) -> None:
 
 def manifest_fields(info: dict, index_info: dict, parent: str | None = None) -> dict:
     """Manifest content taken from an export's model.json and the index just built."""
-    model_keys = ("base", "recipe", "metrics", "query_prefix", "ad_prefix", "ad_separator", "query_max_len",
+    model_keys = ("base", "model_id", "recipe", "metrics", "query_prefix", "ad_prefix", "ad_separator", "query_max_len",
                   "ad_max_len", "dim", "versions")
     metrics = dict(info.get("metrics", {}))
     metrics.setdefault("onnx_parity_max_abs_diff", info.get("parity_max_abs_diff", {}))

@@ -30,6 +30,7 @@ class ModelInfo(_Strict):
     """The student behind the bundle and how its texts are formed."""
 
     base: str
+    model_id: str = Field("", description="the exported student: directory name @ a digest of its files")
     recipe: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)
     query_prefix: str = ""

@@ -26,7 +26,8 @@ async def healthz() -> OrjsonResponse:
 async def readyz(ranker: RankerDep) -> OrjsonResponse:
     await asyncio.to_thread(ranker.probe)
     bundle = ranker.bundle
-    return OrjsonResponse({"status": "ready", "bundle_version": bundle.version, "index_size": bundle.size})
+    return OrjsonResponse({"status": "ready", "bundle_version": bundle.version,
+                           "model_id": bundle.manifest.model.model_id, "index_size": bundle.size})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

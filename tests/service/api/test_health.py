@@ -12,6 +12,7 @@ def test_healthz_and_readyz(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["index_size"] == 40 and ready["bundle_version"].startswith("v0000")
+    assert ready["model_id"].startswith("model@") and len(ready["model_id"]) == len("model@") + 12
 
 
 def test_metrics_expose_latency_per_endpoint_and_stage_bundle_and_index_size(client) -> None:
