@@ -37,10 +37,12 @@ class RankRequest(_Strict):
     top_k: int | None = Field(None, ge=1, le=MAX_TOP_K_CAP, description="default from settings")
     defect_weight: float | None = Field(None, ge=0, allow_inf_nan=False,
                                         description="w in score = bid·p_click − w·p_defect; default from settings")
-    min_relevance: float = Field(0.0, ge=0, le=1, allow_inf_nan=False,
-                                 description="ads with a lower calibrated relevance are dropped")
+    min_relevance: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                        description="ads with a lower calibrated relevance are dropped; default from "
+                                        "settings")
     reserve: float | None = Field(None, allow_inf_nan=False,
-                                  description="reserve score: ads scoring below it are dropped; floor of GSP prices")
+                                  description="reserve score: ads scoring below it are dropped; floor of GSP prices. "
+                                  "Omitted: the default from settings; null: no reserve")
 
     @field_validator("query")
     @classmethod

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
 
     # Ranking
     defect_weight: float = Field(0.5, ge=0, allow_inf_nan=False, description="w in bid·p_click − w·p_defect")
+    min_relevance: float = Field(0.0, ge=0, le=1, allow_inf_nan=False,
+                                 description="relevance floor of a request that gives none")
+    reserve: float | None = Field(None, allow_inf_nan=False,
+                                  description="reserve score of a request that gives none; None: no reserve")
     retrieve_k: int = Field(100, ge=1, description="candidates taken from the ANN index before rescoring")
 
     # Throughput and overload

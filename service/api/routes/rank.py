@@ -37,7 +37,9 @@ def to_query(body: RankRequest, settings: Settings) -> RankQuery:
     ads = None if body.ads is None else [AdInput(a.ad_id, a.title, a.description, a.bid, a.p_click)
                                          for a in body.ads]
     w = body.defect_weight if body.defect_weight is not None else settings.defect_weight
-    return RankQuery(body.query, top_k, w, ads, body.min_relevance, body.reserve)
+    floor = body.min_relevance if body.min_relevance is not None else settings.min_relevance
+    reserve = body.reserve if "reserve" in body.model_fields_set else settings.reserve  # explicit null: none
+    return RankQuery(body.query, top_k, w, ads, floor, reserve)
 
 
 def to_body(query: str, out: RankOutcome) -> dict:

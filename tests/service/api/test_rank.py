@@ -86,6 +86,25 @@ def test_min_relevance_drops_ads_and_reserve_floors_prices(client) -> None:
         min(last["bid"], max(0.0, (reserve + 0.5 * last["p_defect"]) / last["p_click"])))
 
 
+def test_floor_and_reserve_default_from_settings(client, _pristine_root) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from tests.service.conftest import make_settings
+
+    body = {"query": "fahrrad kinder", "top_k": 20}
+    base = client.post("/rank", json=body).json()["results"]
+    cut, reserve = sorted(x["relevance"] for x in base)[len(base) // 2], base[3]["score"]
+    with TestClient(create_app(make_settings(_pristine_root, min_relevance=cut, reserve=reserve))) as c:
+        floored = c.post("/rank", json=body).json()["results"]
+        assert floored and len(floored) < len(base)
+        assert all(x["relevance"] >= cut and x["score"] >= reserve for x in floored)
+        # a request's own values win; an explicit null reserve means none
+        own = c.post("/rank", json={**body, "min_relevance": 0, "reserve": None}).json()["results"]
+        assert [x["ad_id"] for x in own] == [x["ad_id"] for x in base]
+        assert own[-1]["cost_per_click"] == 0.0  # the last ad, with no reserve, pays 0
+
+
 def test_second_identical_query_hits_the_cache(client) -> None:
     client.post("/rank", json={"query": "flug berlin"})
     body = client.post("/rank", json={"query": "flug berlin"}).json()
