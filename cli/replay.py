@@ -27,6 +27,8 @@ def replay(
     max_bad_share: float = typer.Option(0.2, "--max-bad-share", help="the Bad-share cap of the recommended "
                                         "setting (most revenue under it)"),
     seed: int = typer.Option(0, "--seed", help="seed of the bid and pClick draws"),
+    seed_checks: int = typer.Option(3, "--seed-checks", min=0, help="also replay the recommended setting on this "
+                                    "many other seeds"),
     bid_mu: float = typer.Option(0.0, "--bid-mu", help="drawn bids: LogNormal mu (median e^mu EUR)"),
     bid_sigma: float = typer.Option(0.5, "--bid-sigma", help="drawn bids: LogNormal sigma"),
     click_a: float = typer.Option(3.0, "--click-a", help="drawn pClicks: Beta a"),
@@ -36,7 +38,7 @@ def replay(
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.evaluation.auction_replay import parse_numbers, parse_reserves
         from offline.evaluation.replay_inputs import Draws, read_pairs_file, read_prediction_file
-        from offline.evaluation.replay_report import ReplayOptions, run_replay, write_replay_report
+        from offline.evaluation.replay_report import ReplayOptions, run_replay, seed_check, write_replay_report
 
         if (predictions is None) == (pairs is None):
             raise ValueError("give exactly one of --predictions and --pairs")
@@ -46,10 +48,11 @@ def replay(
                             floors=parse_numbers(floors, "--floors", lo=0, hi=1),
                             reserves=parse_reserves(reserves), top_k=top_k,
                             grid_models=_names(grid_models), default_cap=max_bad_share)
-        draws = Draws(seed, bid_mu, bid_sigma, click_a, click_b)
-        if predictions is not None:
-            data = read_prediction_file(predictions, draws, split, _names(models))
-        else:
+
+        def load(s: int):
+            draws = Draws(s, bid_mu, bid_sigma, click_a, click_b)
+            if predictions is not None:
+                return read_prediction_file(predictions, draws, split, _names(models))
             assert pairs is not None
             data = read_pairs_file(pairs, draws)
             if models is not None:
@@ -58,12 +61,17 @@ def replay(
                 if unknown:
                     raise ValueError(f"--models: no relevance column for {', '.join(unknown)} in {pairs}")
                 data.relevance = {m: data.relevance[m] for m in keep}
+            return data
+
+        data = load(seed)
         if opt.grid_models:
             unknown = [m for m in opt.grid_models if m not in data.relevance]
             if unknown:
                 raise ValueError(f"--grid-models: {', '.join(unknown)} not among the models "
                                  f"({', '.join(data.relevance)})")
         result = run_replay(data, opt)
+        if "drawn" in (data.source["bid"], data.source["p_click"]) and seed_checks:
+            seed_check(result, {s: load(s) for s in range(seed + 1, seed + 1 + seed_checks)}, opt.top_k)
         write_replay_report(result, out)
         best = result["recommended"]
         typer.echo(f"replayed {data.source['queries']} queries, {len(result['grid'])} grid rows -> {out}")

@@ -62,6 +62,19 @@ def run_replay(data: ReplayData, opt: ReplayOptions) -> dict:
             "machine": {"cpu": cpu_summary(), "python": platform.python_version()}}
 
 
+def seed_check(result: dict, datas: dict[int, ReplayData], top_k: int) -> list[dict]:
+    """The recommended setting and the previous defaults replayed on other bid and pClick draws (seed → data),
+    added to `result` as `seed_check`: how much of a difference is the draw's."""
+    served, chosen = result["served_model"], result["recommended"]
+    settings = [PREVIOUS] + ([Setting(chosen["defect_weight"], chosen["min_relevance"], chosen["reserve"])]
+                             if chosen else [])
+    names = ["previous defaults", "recommended"]
+    rows = [{"seed": seed, "setting": names[i], **row} for seed, d in datas.items()
+            for i, row in enumerate(replay(d, [served], settings, top_k))]
+    result["seed_check"] = rows
+    return rows
+
+
 def write_replay_report(result: dict, out: Path) -> dict:
     """replay.json, report.md and the plots into `out`; returns the file names."""
     out.mkdir(parents=True, exist_ok=True)
@@ -126,6 +139,11 @@ def _markdown(r: dict) -> str:
                   "max(next score, reserve) only grows); past that, ads drop and revenue can fall.", "",
                   _HEAD[0].format("model"), _HEAD[1], *[_row(x) for x in r["reserve_curve"]], "",
                   f"![revenue by reserve]({r['files']['reserve_plot']})"]
+    if r.get("seed_check"):
+        lines += ["", "## Other bid and pClick draws (seeds)", "", "The previous defaults and the recommended "
+                  "setting on other seeds of the same distributions: the spread is the draw's.", "",
+                  _HEAD[0].format("seed · setting"), _HEAD[1],
+                  *[_row(x, f"{x['seed']} · {x['setting']}") for x in r["seed_check"]]]
     lines += ["", f"Machine: {r['machine']['cpu']}.", ""]
     return "\n".join(lines)
 

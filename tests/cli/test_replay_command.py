@@ -35,6 +35,8 @@ def test_replay_writes_the_report(predictions: Path, tmp_path: Path) -> None:
     assert "recommended (student_kd" in r.output or "no setting of student_kd" in r.output
     doc = json.loads((tmp_path / "out" / "replay.json").read_text())
     assert doc["source"]["draws"].endswith("seed 4, independent of the label") and len(doc["grid"]) == 8
+    assert {x["seed"] for x in doc["seed_check"]} == {5, 6, 7}
+    assert "## Other bid and pClick draws" in (tmp_path / "out" / "report.md").read_text()
     assert {"report.md", "revenue_vs_bad_by_w.png", "revenue_vs_bad_by_floor.png"} <= {
         p.name for p in (tmp_path / "out").iterdir()}
 
