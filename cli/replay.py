@@ -22,7 +22,8 @@ def replay(
                                            "teacher, student_kd, student_labels, cdssm, tfidf)"),
     weights: str = typer.Option("0,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1", "--weights", help="defect weights w"),
     floors: str = typer.Option("0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8", "--floors", help="relevance floors"),
-    reserves: str = typer.Option("none,0,0.01,0.02,0.04", "--reserves", help="reserve scores ('none': no reserve)"),
+    reserves: str = typer.Option("none,-0.01,0,0.01,0.02,0.04", "--reserves",
+                                 help="reserve scores ('none': no reserve)"),
     top_k: int = typer.Option(3, "--top-k", help="ad slots per query"),
     max_bad_share: float = typer.Option(0.2, "--max-bad-share", help="the Bad-share cap of the recommended "
                                         "setting (most revenue under it)"),

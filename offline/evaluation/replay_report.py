@@ -21,7 +21,7 @@ PREVIOUS = Setting(0.5, 0.0, None)  # the service's defaults before the first re
 class ReplayOptions:
     weights: list[float] = field(default_factory=lambda: [0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0])
     floors: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
-    reserves: list[float | None] = field(default_factory=lambda: [None, 0.0, 0.01, 0.02, 0.04])
+    reserves: list[float | None] = field(default_factory=lambda: [None, -0.01, 0.0, 0.01, 0.02, 0.04])
     top_k: int = 3
     grid_models: list[str] | None = None  # None: the plotted models the data has
     bad_share_caps: list[float] = field(default_factory=lambda: [0.3, 0.2, 0.1])
@@ -52,8 +52,8 @@ def run_replay(data: ReplayData, opt: ReplayOptions) -> dict:
     chosen = goals[served][f"bad_share<={opt.default_cap:g}"]
     reserve_curve = []
     if chosen is not None:
-        reserves = sorted({r for r in opt.reserves if r is not None} | {0.0})
-        extra = sorted({*reserves, *(x * reserves[-1] / 4 for x in range(1, 9))})
+        # the grid's reserves and a finer sweep from −0.04 to 0.08 (scores are bid·pClick − w·pDefect: ~±0.05)
+        extra = sorted({*(r for r in opt.reserves if r is not None), *(round(0.01 * x, 4) for x in range(-4, 9))})
         reserve_curve = replay(data, [served], [Setting(chosen["defect_weight"], chosen["min_relevance"], r)
                                                 for r in [None, *extra]], opt.top_k)
     return {"source": data.source, "options": asdict(opt), "served_model": served, "models": models,
