@@ -4,7 +4,9 @@
 #   docker build --target serve-gpu -t twinrank:gpu .          # onnxruntime-gpu + faiss on GPU
 #   docker run -p 8000:8000 -v "$PWD/bundles:/bundles:ro" -e TWINRANK_ADMIN_TOKEN=... twinrank:cpu
 #
-# Bundles are mounted, not baked in: build one with `twinrank index build` (or `make serve` once locally).
+# Bundles are mounted, not baked in: build one with `twinrank index build` (or `make serve` once locally); the
+# image carries the shipped student, e.g.
+#   docker run -v "$PWD:/data" twinrank:cpu twinrank index build --catalog /data/ads.jsonl --bundles /data/bundles
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
@@ -27,6 +29,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TWINRANK_BUNDLES=/bundles
 RUN useradd --create-home --uid 10001 twinrank
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir "$(ls /wheels/twinrank-*.whl)[serve]" && rm -rf /wheels
+# The shipped student, so `twinrank index build --catalog ... --bundles /bundles` needs no --model in the image.
+COPY shipped /opt/twinrank/shipped
+ENV TWINRANK_MODEL=/opt/twinrank/shipped/twinbert-de
 USER twinrank
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
@@ -43,6 +48,8 @@ RUN useradd --create-home --uid 10001 twinrank
 COPY --from=build /wheels /wheels
 # The `gpu` extra carries onnxruntime-gpu and faiss-gpu in place of the CPU builds.
 RUN pip install --no-cache-dir "$(ls /wheels/twinrank-*.whl)[gpu]" && rm -rf /wheels
+COPY shipped /opt/twinrank/shipped
+ENV TWINRANK_MODEL=/opt/twinrank/shipped/twinbert-de
 USER twinrank
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=90s --retries=3 \
