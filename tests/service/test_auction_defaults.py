@@ -16,3 +16,16 @@ def test_a_request_without_floor_or_reserve_gets_the_settings_defaults() -> None
     assert (q.min_relevance, q.reserve) == (0, None)
     q = to_query(RankRequest.model_validate_json('{"query": "x", "reserve": -0.5}'), s)
     assert q.reserve == -0.5 and q.min_relevance == 0.4
+
+
+def test_defaults_are_the_auction_replays_recommendation(monkeypatch) -> None:
+    import json
+    from pathlib import Path
+
+    for key in ("TWINRANK_DEFECT_WEIGHT", "TWINRANK_MIN_RELEVANCE", "TWINRANK_RESERVE", "TWINRANK_SETTINGS_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    replay = Path(__file__).resolve().parents[2] / "reports/qadsm-de/auction/replay.json"
+    rec = json.loads(replay.read_text())["recommended"]
+    s = Settings()
+    assert (s.defect_weight, s.min_relevance, s.reserve) == (rec["defect_weight"], rec["min_relevance"], rec["reserve"])
+    assert s.min_relevance > 0  # an irrelevant ad is not shown by default
