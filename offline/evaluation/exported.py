@@ -30,7 +30,8 @@ def _model_info(model_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _encode_unique(tower: OnnxTower, texts: list[str]) -> np.ndarray:
+def encode_unique(tower: OnnxTower, texts: list[str]) -> np.ndarray:
+    """Vectors of `texts` in order, each distinct text encoded once."""
     uniq = sorted(set(texts))
     pos = {t: i for i, t in enumerate(uniq)}
     return tower.encode_sorted(uniq, batch_size=64)[[pos[t] for t in texts]]
@@ -56,8 +57,8 @@ class ExportedStudent:
 
     def logits(self, pairs: Pairs) -> np.ndarray:
         """The calibration head's logit for each pair."""
-        q = _encode_unique(self.towers["query"], pairs.query)
-        a = _encode_unique(self.towers["ad"], pair_ad_texts(pairs))
+        q = encode_unique(self.towers["query"], pairs.query)
+        a = encode_unique(self.towers["ad"], pair_ad_texts(pairs))
         if self.calibration.head == "res":
             if self.res is None:
                 raise ExportError(f"{self.dir}: calibration uses the res head, which the export lacks")

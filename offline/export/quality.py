@@ -13,6 +13,7 @@ import numpy as np
 
 from offline.data.qadsm import pair_ad_texts, read_tsv
 from offline.errors import DataError, ExportError
+from offline.evaluation.exported import encode_unique
 from offline.export.model_dir import MODEL_JSON
 from offline.export.quantise import INT8_SCALE, quantize_vectors
 from service.runtime.heads import cos_logits
@@ -33,13 +34,6 @@ def read_qadsm(path: str | Path, limit: int | None = None) -> tuple[list[str], l
         message = f"{e.path}: line {e.line}: {e.reason}" if e.line is not None else str(e)
         raise ExportError(message) from e
     return pairs.query, pair_ad_texts(pairs), pairs.label
-
-
-def _encode_unique(tower: OnnxTower, texts: list[str]) -> np.ndarray:
-    uniq = sorted(set(texts))
-    pos = {t: i for i, t in enumerate(uniq)}
-    vecs = tower.encode_sorted(uniq, batch_size=64)
-    return vecs[[pos[t] for t in texts]]
 
 
 def evaluate_model_dir(model_dir: str | Path, pairs_path: str | Path, limit: int | None = None,
@@ -70,7 +64,7 @@ def evaluate_model_dir(model_dir: str | Path, pairs_path: str | Path, limit: int
             continue
         towers = {r: OnnxTower(d / files[r][variant], d / "tokenizer.json", info[f"{r}_prefix"],
                                info[f"{r}_max_len"], threads) for r in ("query", "ad")}
-        vecs[variant] = (_encode_unique(towers["query"], queries), _encode_unique(towers["ad"], ads))
+        vecs[variant] = (encode_unique(towers["query"], queries), encode_unique(towers["ad"], ads))
         report[f"auc_{variant}"] = aucs(*vecs[variant])
     base = "fp32" if "fp32" in vecs else "int8"
     q, a = vecs[base]
