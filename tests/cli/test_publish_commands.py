@@ -9,16 +9,9 @@ from typer.testing import CliRunner
 from cli.app import app
 from service.bundle import read_current, version_dirs
 from tests.utils.bundles import catalog_rows, write_jsonl
+from tests.utils.cli import assert_one_line_error
 
 runner = CliRunner()
-
-
-def _one_line_error(result, *needles: str) -> None:
-    assert result.exit_code == 1, result.output
-    out = result.output.strip()
-    assert out.startswith("error: ") and "\n" not in out and "Traceback" not in out, out
-    for n in needles:
-        assert n in out, out
 
 
 def test_build_update_validate_rollback(root: Path, model_dir: Path, catalog: Path, tmp_path: Path) -> None:
@@ -44,16 +37,16 @@ def test_cli_errors_are_one_line(root: Path, model_dir: Path, tmp_path: Path) ->
     bad = write_jsonl(tmp_path / "bad.jsonl", rows)
     r = runner.invoke(app, ["index", "build", "--model", str(model_dir), "--catalog", str(bad), "--bundles",
                             str(root)])
-    _one_line_error(r, "row 3", "bid")
+    assert_one_line_error(r, "row 3", "bid")
     r = runner.invoke(app, ["index", "build", "--model", str(tmp_path), "--catalog", str(bad), "--bundles",
                             str(root)])
-    _one_line_error(r, "model.json")
+    assert_one_line_error(r, "model.json")
     v = version_dirs(root)[-1]
     (v / "ads.faiss").write_bytes(b"x")
-    _one_line_error(runner.invoke(app, ["bundle", "validate", str(v)]), "ads.faiss")
-    _one_line_error(runner.invoke(app, ["bundle", "rollback", "--bundles", str(root)]), "roll back")
-    _one_line_error(runner.invoke(app, ["index", "update", "--bundles", str(root)]), "nothing to do")
-    _one_line_error(runner.invoke(app, ["export", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]),
+    assert_one_line_error(runner.invoke(app, ["bundle", "validate", str(v)]), "ads.faiss")
+    assert_one_line_error(runner.invoke(app, ["bundle", "rollback", "--bundles", str(root)]), "roll back")
+    assert_one_line_error(runner.invoke(app, ["index", "update", "--bundles", str(root)]), "nothing to do")
+    assert_one_line_error(runner.invoke(app, ["export", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]),
                     "twinbert.json")
 
 
@@ -66,13 +59,13 @@ def test_index_build_without_model_takes_the_shipped_student(model_dir: Path, ca
     assert read_current(tmp_path / "b") is not None
     monkeypatch.setenv("TWINRANK_MODEL", str(tmp_path / "no-model"))
     r = runner.invoke(app, ["index", "build", "--catalog", str(catalog), "--bundles", str(tmp_path / "c")])
-    _one_line_error(r, "no shipped student", "--model")
+    assert_one_line_error(r, "no shipped student", "--model")
 
 
 def test_evaluate_refuses_bad_options_in_one_line(model_dir: Path, tmp_path: Path) -> None:
     r = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data", str(tmp_path), "--split", "train"])
-    _one_line_error(r, "--split")
+    assert_one_line_error(r, "--split")
     r = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data", str(tmp_path / "nope")])
-    _one_line_error(r, "nope")
+    assert_one_line_error(r, "nope")
     r = runner.invoke(app, ["evaluate", "--model", str(tmp_path), "--data", str(tmp_path)])
-    _one_line_error(r, "model.json")
+    assert_one_line_error(r, "model.json")

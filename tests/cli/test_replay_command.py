@@ -9,18 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
+from tests.utils.cli import assert_one_line_error
 from tests.utils.predictions import write_synthetic_predictions
 
 runner = CliRunner()
 SMALL = ["--weights", "0,0.1", "--floors", "0,0.5", "--reserves", "none,0"]
-
-
-def _one_line_error(result, *needles: str) -> None:
-    assert result.exit_code == 1, result.output
-    out = result.output.strip()
-    assert out.startswith("error: ") and "\n" not in out and "Traceback" not in out, out
-    for n in needles:
-        assert n in out, out
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +46,21 @@ def test_replay_of_a_pairs_file(tmp_path: Path) -> None:
 
 def test_replay_errors_are_one_line(predictions: Path, tmp_path: Path) -> None:
     out = ["--out", str(tmp_path / "out")]
-    _one_line_error(runner.invoke(app, ["replay", *out]), "exactly one of --predictions and --pairs")
-    _one_line_error(runner.invoke(app, ["replay", "--predictions", str(tmp_path / "nope.parquet"), *out]),
+    assert_one_line_error(runner.invoke(app, ["replay", *out]), "exactly one of --predictions and --pairs")
+    assert_one_line_error(runner.invoke(app, ["replay", "--predictions", str(tmp_path / "nope.parquet"), *out]),
                     "nope.parquet does not exist")
     not_parquet = tmp_path / "x.parquet"
     not_parquet.write_text("hello")
-    _one_line_error(runner.invoke(app, ["replay", "--predictions", str(not_parquet), *out]), "not a readable Parquet")
+    bad = runner.invoke(app, ["replay", "--predictions", str(not_parquet), *out])
+    assert_one_line_error(bad, "not a readable Parquet")
     p = ["--predictions", str(predictions), *out]
-    _one_line_error(runner.invoke(app, ["replay", *p, "--weights", "0,abc"]), "--weights", "'abc'")
-    _one_line_error(runner.invoke(app, ["replay", *p, "--floors", "0,1.5"]), "--floors", "outside")
-    _one_line_error(runner.invoke(app, ["replay", *p, "--reserves", "none,x"]), "--reserves")
-    _one_line_error(runner.invoke(app, ["replay", *p, "--top-k", "0"]), "--top-k")
-    _one_line_error(runner.invoke(app, ["replay", *p, "--grid-models", "bert"]), "--grid-models", "bert")
-    _one_line_error(runner.invoke(app, ["replay", *p, "--models", "bert"]), "no model column bert")
-    _one_line_error(runner.invoke(app, ["replay", *p, "--bid-sigma", "-1"]), "sigma")
+    assert_one_line_error(runner.invoke(app, ["replay", *p, "--weights", "0,abc"]), "--weights", "'abc'")
+    assert_one_line_error(runner.invoke(app, ["replay", *p, "--floors", "0,1.5"]), "--floors", "outside")
+    assert_one_line_error(runner.invoke(app, ["replay", *p, "--reserves", "none,x"]), "--reserves")
+    assert_one_line_error(runner.invoke(app, ["replay", *p, "--top-k", "0"]), "--top-k")
+    assert_one_line_error(runner.invoke(app, ["replay", *p, "--grid-models", "bert"]), "--grid-models", "bert")
+    assert_one_line_error(runner.invoke(app, ["replay", *p, "--models", "bert"]), "no model column bert")
+    assert_one_line_error(runner.invoke(app, ["replay", *p, "--bid-sigma", "-1"]), "sigma")
     bad = tmp_path / "bad.csv"
     bad.write_text("query,label,relevance,p_click\nq,Good,0.5,0.1\nq,Bad,0.5,2\n")
-    _one_line_error(runner.invoke(app, ["replay", "--pairs", str(bad), *out]), "row 2", "p_click")
+    assert_one_line_error(runner.invoke(app, ["replay", "--pairs", str(bad), *out]), "row 2", "p_click")
