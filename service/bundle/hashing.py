@@ -28,7 +28,11 @@ def hash_low_priority(paths: list[Path], in_process_below: int = IN_PROCESS_BELO
     raises `BundleError` naming the first file."""
     if not paths:
         return {}
-    if sum(p.stat().st_size for p in paths) < in_process_below:
+    try:
+        size = sum(p.stat().st_size for p in paths)
+    except OSError as exc:  # gone since the caller looked
+        raise BundleError(f"{exc.filename}: missing (listed in the manifest)", exc.filename, "missing_file") from exc
+    if size < in_process_below:
         return hash_here(paths)
     # -I -S: the standard library only, no site packages, no PYTHON* variables: a fast, lean start.
     proc = subprocess.run([sys.executable, "-I", "-S", str(_WORKER), *map(str, paths)], capture_output=True,

@@ -48,7 +48,7 @@ def read_current(root: str | Path) -> str | None:
         return None
     name = path.read_text(encoding="utf-8").strip()
     if version_seq(name) is None:
-        raise BundleError(f"{path}: does not name a version directory (got {name[:80]!r})", path)
+        raise BundleError(f"{path}: does not name a version directory (got {name[:80]!r})", path, reason="manifest")
     return name
 
 

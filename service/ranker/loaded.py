@@ -92,6 +92,7 @@ class LoadedBundle:
         carry = previous is not None and "query" in self.model.reused
         self.query_cache = previous.query_cache if carry else QueryCache(s.query_cache_size)
         self.verified: dict[str, FileStamp] = {}  # files of this version whose content is known to match
+        self.hashed: list[str] = []  # the files `load` computed the sha256 of (the others were known already)
 
     @classmethod
     def load(cls, version_dir: Path, settings: Settings, previous: LoadedBundle | None = None) -> LoadedBundle:
@@ -106,8 +107,8 @@ class LoadedBundle:
             known = previous.verified_copies(d, manifest) if previous is not None else {}
             verify_contents(d, manifest, set(known), hash_low_priority if previous is not None else hash_here)
             bundle = cls(d, manifest, settings, previous)
-            bundle.verified = known | {name: _stamp(d / name, digest) for name, digest in manifest.files.items()
-                                       if name not in known}
+            bundle.hashed = sorted(set(manifest.files) - set(known))
+            bundle.verified = known | {name: _stamp(d / name, manifest.files[name]) for name in bundle.hashed}
         except BundleError:
             raise
         except Exception as exc:  # ORT, FAISS and pyarrow raise many types for a bad file; each is a refusal
