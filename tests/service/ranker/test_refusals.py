@@ -63,3 +63,46 @@ def test_a_garbled_current_is_refused_once(bundle_root: Path) -> None:
     assert ranker.check_current() is None and ranker.check_current() is None
     assert "CURRENT" in ranker.refused and _refusals(ranker, "manifest") == 1
     ranker.close()
+
+
+def _narrow_res_head(path: Path, width: int) -> None:
+    """A valid ONNX residual head (inputs q, a; output logit) of another width."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    q = helper.make_tensor_value_info("q", TensorProto.FLOAT, ["n", width])
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, ["n", width])
+    logit = helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["n"])
+    graph = helper.make_graph([helper.make_node("Mul", ["q", "a"], ["qa"]),
+                               helper.make_node("ReduceSum", ["qa"], ["logit"], axes=[1], keepdims=0)],
+                              "narrow_res", [q, a], [logit])
+    path.unlink()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), path)
+
+
+def test_a_head_of_another_width_is_a_refusal_not_a_watcher_crash(bundle_root: Path) -> None:
+    """ONNX Runtime raises its own exception types (not RuntimeError) when the head meets vectors of the wrong
+    width; the load turns any of them into a counted refusal instead of an error retried on every poll."""
+    import json
+
+    from service.bundle import sha256_file
+    from service.runtime.bundle_check import verify_bundle
+
+    ranker = Ranker(make_settings(bundle_root))
+    ranker.reload()
+    good = ranker.bundle
+    assert good is not None
+    d = copy_version(bundle_root, good.version_dir, "narrow-head")
+    _narrow_res_head(d / "res_head.onnx", good.dim + 4)
+    raw = json.loads((d / "manifest.json").read_text())
+    raw["files"]["res_head.onnx"] = sha256_file(d / "res_head.onnx")
+    (d / "manifest.json").unlink()
+    (d / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match="res_head.onnx"):
+        verify_bundle(d)  # the publish-time check catches it too
+    switch_current(bundle_root, d.name)
+    with pytest.raises(BundleError) as exc:
+        ranker.check_current()
+    assert exc.value.reason == "warm_up" and ranker.bundle is good
+    assert ranker.check_current() is None
+    ranker.close()
