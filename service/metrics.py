@@ -33,11 +33,19 @@ class Metrics:
         self.index_size = Gauge("twinrank_index_size", "ads in the served index", registry=r)
         self.reloads = Counter("twinrank_bundle_reloads", "bundle reload attempts by result", ["result"],
                                registry=r)
+        self.bundle_events = Counter("twinrank_bundle_events", "bundle events (loaded, refused) by reason",
+                                     ["event", "reason"], registry=r)
+        self.last_bundle_event = Info("twinrank_last_bundle_event", "the latest bundle event", registry=r)
         r.register(ThreadCpuCollector())
 
     def bundle_loaded(self, version: str, size: int, device: str) -> None:
         self.bundle.info({"version": version, "device": device})
         self.index_size.set(size)
+
+    def record_bundle_event(self, event: str, version: str, reason: str) -> None:
+        """A bundle `event` ("loaded", "refused") of `version`; `reason` is a short fixed word (BundleError.reason)."""
+        self.bundle_events.labels(event, reason).inc()
+        self.last_bundle_event.info({"event": event, "version": version, "reason": reason})
 
     def observe_stages(self, timings_s: dict[str, float]) -> None:
         for stage, seconds in timings_s.items():
