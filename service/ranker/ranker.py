@@ -7,6 +7,7 @@ from under a request; the old bundle is closed when its last lease ends.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import threading
@@ -102,10 +103,12 @@ class Ranker:
             except BundleError as exc:
                 self.refused[version_dir.name] = str(exc)
                 self.metrics.reloads.labels("refused").inc()
+                self.metrics.record_bundle_event("refused", version_dir.name, str(exc))
                 raise
             self._serving = Serving(new, self.settings, self.metrics)  # the atomic swap: one reference
             self.metrics.bundle_loaded(new.version, new.size, "gpu" if new.index.on_gpu else "cpu")
             self.metrics.reloads.labels("loaded").inc()
+            self.metrics.record_bundle_event("loaded", new.version)
             if current is not None:
                 current.retire()
             # A full collection walks every tracked object: with a 1M-ad table that is a 30-70 ms stall on a
@@ -193,7 +196,9 @@ class Ranker:
             self._observe(outcome)
             return outcome
         try:
-            fut = asyncio.get_running_loop().run_in_executor(self._executor, self._run, serving, req)
+            # in the request's context, so the worker thread's log records carry its request id
+            fut = asyncio.get_running_loop().run_in_executor(self._executor, contextvars.copy_context().run,
+                                                             self._run, serving, req)
         except BaseException:
             serving.batcher.withdraw()
             self._done(serving)
