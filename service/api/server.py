@@ -5,8 +5,8 @@ uvicorn's httptools protocol starts no timer before a request's headers are comp
 cancelled by the first byte received), and httptools buffers a header of any size: a client that opens
 connections and trickles header bytes, or sends megabyte headers, holds memory and file descriptors as long as it
 likes. `BoundedHttpToolsProtocol` closes a connection whose request line and headers are not complete within
-`header_timeout_s` of it opening or going idle (408), and answers 431 and closes once they pass
-`max_header_bytes`.
+`header_timeout_s` of it opening or of its next request's first byte (408), and answers 431 and closes once they pass
+`max_header_bytes`. A connection that sent nothing at all is closed without an answer when the timeout ends.
 """
 
 from __future__ import annotations
@@ -82,8 +82,15 @@ if HttpToolsProtocol is not None:
 
         def _headers_too_slow(self) -> None:
             self._header_timer = None
-            if self._in_headers:
-                self._refuse(408, "Request Timeout", f"request headers not complete within {self.header_timeout_s:g} s")
+            if not self._in_headers:
+                return
+            if self._header_bytes == 0:
+                # Nothing sent yet (a client's pre-opened pool connection): close as an idle keep-alive is
+                # closed. An unasked-for 408 there would be read as the answer to the client's next request.
+                self._cancel_header_timer()
+                self.transport.close()
+                return
+            self._refuse(408, "Request Timeout", f"request headers not complete within {self.header_timeout_s:g} s")
 
         def data_received(self, data: bytes) -> None:
             if not self._in_headers:

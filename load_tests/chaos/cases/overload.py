@@ -1,7 +1,8 @@
 """Overload at 2x, 5x and 10x capacity: does admission keep its promise?
 
 Capacity is measured first, with a short open-loop ramp: the highest rate the server answers with at most 3 %
-refused or failed. Then half capacity gives the reference p99, and each overload level runs open loop at
+refused or failed (a step that fails is tried once more: the machine is shared). Then half capacity gives the
+reference p99, and each overload level runs open loop at
 k x capacity. Figures per level: the admitted requests' p99 against the half-capacity p99, the refusals' p99
 (429 with Retry-After, which must come back fast), and goodput (OK answers per second) as a share of capacity.
 Queries miss the query-vector cache (`query_cache_size=0`): every admitted request encodes its query, as
@@ -47,13 +48,17 @@ def _ok_share(run: dict) -> float:
 
 
 def measure_capacity(target: Target, requests, ramp: tuple[int, ...], seconds: float) -> tuple[float, list[dict]]:
-    """The highest ramp rate with at most 3 % of requests refused or failed (the last rate before it broke)."""
+    """The highest ramp rate with at most 3 % of requests refused or failed, in one of two tries (the last rate
+    before it broke)."""
     capacity, steps = 0.0, []
     for rate in ramp:
-        run = _level(target, requests, rate, seconds, f"ramp {rate}")
-        steps.append({"rate": rate, "ok_share": round(_ok_share(run), 4), "p99_ms": run["latency_ms"].get("p99_ms"),
-                      "errors": run["errors"]})
-        if _ok_share(run) < 0.97:  # a stall of the shared machine costs a few refusals, not the capacity
+        for _attempt in range(2):  # a stall of the shared machine costs a step a retry, not the capacity
+            run = _level(target, requests, rate, seconds, f"ramp {rate}")
+            steps.append({"rate": rate, "ok_share": round(_ok_share(run), 4),
+                          "p99_ms": run["latency_ms"].get("p99_ms"), "errors": run["errors"]})
+            if _ok_share(run) >= 0.97:
+                break
+        else:
             break
         capacity = float(rate)
     return capacity, steps
