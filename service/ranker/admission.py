@@ -7,10 +7,11 @@ whatever the count says (issue 15: p99 904 ms at 6x capacity). Two queues are bo
 - the queue before admission: a request's bytes wait for the event loop (socket buffers, ready callbacks) before
   it reaches the gate, and on two cores that is where an overloaded server's queue forms (a cached query runs
   start to finish without yielding, so the count inside the gate stays low). Its *sojourn*, from the moment the
-  server read the request (`received_at`) to the gate, is measured, and CoDel's rule decides the budget: while
-  sojourns stay above `target_s` for a whole `interval_s` the queue is standing, not a burst, and the budget
-  drops from `budget_s` to `target_s` until a request gets through faster (the adaptive timeout of Facebook's
-  CoDel variant, "Fail at Scale", 2015). Shedding what waited too long keeps the loop's backlog near the target.
+  server read the request (`received_at`) to the gate, is measured, and CoDel's rule decides: while sojourns
+  stay above `target_s` for a whole `interval_s` the queue is standing, not a burst, and every request that
+  queued longer than `target_s` is refused until one gets through faster (the adaptive timeout of Facebook's
+  CoDel variant, "Fail at Scale", 2015). Shedding what waited too long keeps the loop's backlog near the target;
+  a stall's backlog that drains within the interval is served.
 - the queue at the gate: a newcomer's wait is predicted from the measured service time and the depth ahead of
   it (Little's law: with `limit` slots and `k` waiters ahead, a slot frees for it after about
   (k + 1) * service / limit); over the budget, it is refused before anything is spent on it, and a waiter whose
@@ -106,9 +107,14 @@ class AdmissionQueue:
                                               f"(max_inflight={self.max_inflight}); retry later"))
         budget = self.wait_budget_s(deadline_s)
         reason = "deadline" if budget < self.budget_s else "queue_time"
-        if sojourn > budget:
-            raise Refused(Refusal(reason, f"server busy: {sojourn * 1000:.0f} ms queued before admission, over "
-                                          f"the {budget * 1000:.0f} ms budget; retry later"))
+        # A long sojourn alone refuses only past the client's own deadline (it has given up by then) or in a
+        # standing queue (CoDel: a stall's backlog that drains within an interval is served, not dropped).
+        if deadline_s is not None and sojourn > max(0.0, deadline_s - self.service_s):
+            raise Refused(Refusal("deadline", f"server busy: {sojourn * 1000:.0f} ms queued before admission, "
+                                              f"past the request's {deadline_s * 1000:.0f} ms timeout"))
+        if self.overloaded and sojourn > self.budget_s:
+            raise Refused(Refusal("queue_time", f"server busy: {sojourn * 1000:.0f} ms queued before admission, "
+                                                f"over the {self.budget_s * 1000:.0f} ms budget; retry later"))
         if self.running < self.limit and not self._waiters:
             self.running += 1
             return sojourn

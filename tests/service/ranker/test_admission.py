@@ -94,13 +94,20 @@ def test_a_waiter_whose_budget_runs_out_is_refused_and_leaves_the_queue() -> Non
     run(main())
 
 
-def test_a_request_that_queued_too_long_before_the_gate_is_refused() -> None:
+def test_a_long_sojourn_is_refused_only_in_a_standing_queue_or_past_the_client_deadline() -> None:
     async def main() -> None:
-        q = AdmissionQueue(concurrency=4, queue_budget_s=0.02, max_inflight=10)
+        q = AdmissionQueue(concurrency=4, queue_budget_s=0.02, max_inflight=10, target_s=0.005, interval_s=0.1)
+        await q.acquire(received_at=time.perf_counter() - 0.5)  # one stalled request: a burst, served
+        with pytest.raises(Refused) as exc:  # the client's 100 ms are long gone
+            await q.acquire(deadline_s=0.1, received_at=time.perf_counter() - 0.5)
+        assert exc.value.refusal.reason == "deadline"
+        standing = AdmissionQueue(concurrency=4, queue_budget_s=0.02, max_inflight=10, target_s=0.005,
+                                  interval_s=0.1)
+        standing.observe_sojourn(0.5, now=time.perf_counter() - 0.2)  # above target since two intervals ago
         with pytest.raises(Refused) as exc:
-            await q.acquire(received_at=time.perf_counter() - 0.5)
+            await standing.acquire(received_at=time.perf_counter() - 0.5)
         assert exc.value.refusal.reason == "queue_time" and "queued before admission" in exc.value.refusal.message
-        assert q.running == 0
+        assert standing.overloaded and standing.running == 0 and q.running == 1
 
     run(main())
 
