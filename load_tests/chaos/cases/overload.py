@@ -152,12 +152,12 @@ def run(ctx: CaseContext) -> CaseResult:
     five = levels["5x"]
     refusals = sum(v["refused"] for v in levels.values())
     retry_after_ok = probe.get("429", 0) > 0 and probe.get("429_retry_after", 0) == probe.get("429", 0)
-    if ctx.quick:  # the mechanism only: a shared CI machine's stalls make tail figures noise
-        bound = max(10 * p99_half + 50, 500.0)
-        # (10x is reported, not judged: on two shared cores that rate measures the generator as much as the server)
-        ok = ((refusals > 0 or probe.get("429", 0) > 0) and retry_after_ok
-              and all((levels[k]["admitted_p99_ms"] or 0) <= bound for k in ("2x", "5x")))
-        verdict = f"quick: refusals {refusals}, probe {probe}, admitted p99 at 2x and 5x within {bound:.0f} ms"
+    if ctx.quick:  # the mechanism only: on a shared CI machine the generator's own stalls make tails noise
+        bound = max(10 * p99_half + 50, 1000.0)
+        ok = ((refusals > 0 or probe.get("429", 0) > 0) and retry_after_ok and not five["other_errors"]
+              and (five["admitted_p99_ms"] or 0) <= bound)
+        verdict = (f"quick: refusals {refusals}, probe {probe}, at 5x no timeouts and admitted p99 within "
+                   f"{bound:.0f} ms")
     else:
         ok = (retry_after_ok and (five["p99_vs_half"] or 99) <= 3 and (five["refusal_p99_ms"] or 99) < 5
               and (five["goodput_share"] or 0) >= 0.9)
