@@ -126,7 +126,7 @@ async def run_open_loop(
             if conn is not None:
                 await pool.release(conn, reusable)
         if status >= 400:
-            stats.record_error(f"http_{status}")
+            stats.record_error(f"http_{status}", done - due)
             return
         stats.record_ok(done - due, req.mode)
         counter += 1

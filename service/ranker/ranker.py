@@ -10,6 +10,7 @@ served one on a low-priority thread (`low_priority`), taking over the encoders i
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import threading
@@ -125,15 +126,15 @@ class Ranker:
             self.metrics.reloads.labels("loaded").inc()
             reused = new.model.reused
             how = "same_model" if reused == frozenset(new.model.keys) else "new_model" if not reused else "partly_new"
-            self.metrics.record_bundle_event("loaded", new.version, how if previous is not None else "startup")
+            how = how if previous is not None else "startup"
             if current is not None:
                 current.retire()
             # A full collection walks every tracked object: with a 1M-ad table that is a 30-70 ms stall on a
             # request thread at random moments (the p99.9). Objects alive now live until the next reload, so
             # they move to the permanent generation, which the collector skips.
             gc.freeze()
-            log.info("serving bundle %s from %s (%s)", new.version, version_dir, how,
-                     extra={"event": "bundle_loaded", "bundle_version": new.version, "reason": how})
+            self.metrics.record_bundle_event("loaded", new.version, how, f"serving bundle {new.version} from "
+                                             f"{version_dir} ({how})")
             return ReloadResult(True, new.version, str(version_dir))
 
     def _loader_may_be_niced(self) -> bool:
@@ -144,11 +145,9 @@ class Ranker:
     def _refuse(self, name: str, exc: BundleError) -> None:
         self.refused[name] = str(exc)
         self.metrics.reloads.labels("refused").inc()
-        self.metrics.record_bundle_event("refused", name, exc.reason)
         serving = self._serving
-        log.error("refused bundle %s (%s), still serving %s: %s", name, exc.reason,
-                  serving.bundle.version if serving else "nothing", exc,
-                  extra={"event": "bundle_refused", "bundle_version": name, "reason": exc.reason})
+        self.metrics.record_bundle_event("refused", name, exc.reason, f"refused bundle {name} ({exc.reason}), still "
+                                         f"serving {serving.bundle.version if serving else 'nothing'}: {exc}")
 
     def check_current(self) -> ReloadResult | None:
         """Reload when the root's CURRENT names a version other than the one served. A refused version is
@@ -238,7 +237,9 @@ class Ranker:
             self._observe(outcome)
             return outcome
         try:
-            fut = asyncio.get_running_loop().run_in_executor(self._executor, self._run, serving, req)
+            # in the request's context, so the worker thread's log records carry its request id
+            fut = asyncio.get_running_loop().run_in_executor(self._executor, contextvars.copy_context().run,
+                                                             self._run, serving, req)
         except BaseException:
             serving.batcher.withdraw()
             self._done(serving)
