@@ -35,7 +35,7 @@ class UpdateResult:
     version_dir: Path
     n_ads: int
     n_reused: int
-    n_encoded: int
+    n_encoded: int  # ads the tower encoded, over all attempts (a rebase does not encode an ad twice)
     n_deleted: int
     unknown_deletes: list[str]
     n_rebases: int = 0  # times CURRENT moved under this update and its changes were re-applied onto the new one
@@ -147,7 +147,6 @@ def _update_once(root: Path, cur: Path, upserts: dict, deletes: set[str], encode
         reused[0] += int(have.sum())
         return have, dequantize(np.asarray(old_vecs[rows[have]]), m.index.vectors_scale)
 
-    encoded_before = encoded.n_encoded
     with staging_dir(root) as staging:
         for name in set(m.files) - {m.index.file, m.index.ads_file, m.index.vectors_file}:
             link_or_copy(cur / name, staging / name)
@@ -160,7 +159,7 @@ def _update_once(root: Path, cur: Path, upserts: dict, deletes: set[str], encode
         del vectors
         fields = m.model_dump(exclude={"bundle_version", "created_at", "files", "parent_version", "index"})
         version = publish(staging, fields | {"index": index_info}, parent=cur.name, keep=keep)
-    return UpdateResult(version, n, reused[0], encoded.n_encoded - encoded_before, len(present), unknown)
+    return UpdateResult(version, n, reused[0], encoded.n_encoded, len(present), unknown)
 
 
 def _arr(values):
