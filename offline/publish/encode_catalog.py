@@ -45,7 +45,10 @@ def open_vectors(path: Path, n: int, dim: int, dtype: str):
 
     vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=(n, dim))
     with open(path, "r+b") as f:
-        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(path)) from e
     enospc_for_tests(path.parent)
     return vectors
 

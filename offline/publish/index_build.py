@@ -160,8 +160,12 @@ def write_index(staging: Path, vectors, factory: str | None, vectors_dtype: str,
     t0 = time.perf_counter()
     index, used = build_index(vectors, factory, params, device, scale)
     log.info("built %s over %d ads on %s in %.1fs", factory, n, used, time.perf_counter() - t0)
-    with open(staging / INDEX_FILE, "wb") as f:  # through Python, so a full disk is an OSError, not faiss's text
-        faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))
+    path = staging / INDEX_FILE
+    try:
+        with open(path, "wb") as f:  # through Python, so a full disk is an OSError, not a faiss RuntimeError
+            faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from e
     enospc_for_tests(staging)
     return {"factory": factory, "metric": "ip", "search_params": params, "n_ads": n, "file": INDEX_FILE,
             "vectors_file": VECTORS_FILE, "vectors_dtype": vectors_dtype, "vectors_scale": scale,
