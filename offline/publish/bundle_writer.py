@@ -82,7 +82,7 @@ def staging_dir(root: str | Path) -> Iterator[Path]:
         remove_tree(staging)
         if e.errno not in _DISK_FULL:
             raise
-        where = e.filename or staging
+        where = e.filename2 or e.filename or staging  # a copy names its source first
         raise DiskFullError(f"no space left on device under {root} (writing {where}): nothing published, "
                             f"CURRENT still names {read_current(root)}") from e
     except BaseException:
