@@ -2,7 +2,8 @@
 
 Rows keep their stored vectors unless the ad text (title, description) changed; only new or changed ads
 go through the ad encoder. The index is rebuilt from the vectors (cheap next to encoding, and it keeps
-HNSW free of tombstones). The current version is only read, never written.
+HNSW free of tombstones). The current version is only read, never written. If another writer switches CURRENT
+first, the update is re-applied onto the new CURRENT (a rebase) rather than published over it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ from service.runtime.towers import OnnxTower
 
 log = logging.getLogger(__name__)
 AUTO_FACTORIES = ("Flat", ANN_FACTORY, "HNSW32")  # HNSW32: the size-based choice of earlier releases
-
-
-MAX_ATTEMPTS = 8  # rebases before an update gives up on a CURRENT that keeps moving
+MAX_ATTEMPTS = 8  # tries before an update gives up on a CURRENT that other writers keep moving
 
 
 @dataclass
