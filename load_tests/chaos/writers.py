@@ -38,7 +38,7 @@ class Ran:
 
     @property
     def last_line(self) -> str:
-        lines = (self.err or self.out).strip().splitlines()
+        lines = ((self.out if self.rc == 0 else self.err) or self.err or self.out).strip().splitlines()
         return lines[-1] if lines else ""
 
     @property

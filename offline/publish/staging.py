@@ -1,8 +1,10 @@
 """Scratch directories beside the bundle versions, and sweeping up the ones a killed writer left behind.
 
-Every scratch name is `.tmp-<pid>-<start>-<ns>[-<what>]`: the writer's pid and its start time (clock ticks
-since boot, from /proc), so a directory whose writer is gone is recognised even after the pid was reused. A
-writer sweeps stale ones before it stages, so killed writers' leftovers never accumulate.
+Every scratch name is `.tmp-<pid>-<start>-<pidns>-<ns>[-<what>]`: the writer's pid, its start time (clock ticks
+since boot, from /proc) and its pid namespace, so a directory whose writer is gone is recognised even after the
+pid was reused. A writer sweeps stale ones before it stages, so killed writers' leftovers never accumulate. A
+directory made in another pid namespace (another container sharing the volume) cannot be checked from here:
+it is swept only once it is `FOREIGN_STALE_S` old.
 """
 
 from __future__ import annotations
@@ -16,6 +18,17 @@ from pathlib import Path
 TMP_PREFIX = ".tmp-"
 _UNKNOWN_START = "0"  # no /proc (not Linux): liveness falls back to the pid alone
 _HAVE_PROC = Path("/proc/self/stat").exists()
+FOREIGN_STALE_S = 24 * 3600
+
+
+def _pid_namespace() -> str:
+    try:
+        return "".join(c for c in os.readlink("/proc/self/ns/pid") if c.isdigit()) or _UNKNOWN_START
+    except OSError:
+        return _UNKNOWN_START
+
+
+_PID_NAMESPACE = _pid_namespace()
 
 
 def process_start(pid: int) -> str | None:
@@ -34,9 +47,9 @@ def process_start(pid: int) -> str | None:
 
 
 def writer_token() -> str:
-    """`<pid>-<start>` of this process."""
+    """`<pid>-<start>-<pid namespace>` of this process."""
     pid = os.getpid()
-    return f"{pid}-{process_start(pid) or _UNKNOWN_START}"
+    return f"{pid}-{process_start(pid) or _UNKNOWN_START}-{_PID_NAMESPACE}"
 
 
 def scratch_path(root: Path, what: str = "") -> Path:
@@ -54,14 +67,19 @@ def new_staging_dir(root: str | Path) -> Path:
     return tmp
 
 
-def owner_alive(name: str) -> bool:
-    """Whether the writer named in a scratch name (`.tmp-<pid>-<start>-…`, or the older `.tmp-<pid>-<ns>`,
-    or `CURRENT.tmp-<pid>…`) still runs; names that are not ours count as alive (never swept)."""
-    parts = name.split(".tmp-", 1)[-1].split("-")
+def owner_alive(path: Path) -> bool:
+    """Whether the writer named in a scratch name (`.tmp-<pid>-<start>-<pidns>-…`, the older `.tmp-<pid>-<ns>`,
+    or `CURRENT.tmp-…`) may still run; names that are not ours count as alive (never swept)."""
+    parts = path.name.split(".tmp-", 1)[-1].split("-")
     if not parts[0].isdigit():
         return True
-    pid = int(parts[0])
-    start = process_start(pid)
+    namespace = parts[2] if len(parts) >= 4 and parts[2].isdigit() else _UNKNOWN_START
+    if _UNKNOWN_START not in (namespace, _PID_NAMESPACE) and namespace != _PID_NAMESPACE:  # another container's
+        try:
+            return time.time() - path.lstat().st_mtime < FOREIGN_STALE_S
+        except FileNotFoundError:
+            return True
+    start = process_start(int(parts[0]))
     if start is None:
         return False
     recorded = parts[1] if len(parts) >= 3 and parts[1].isdigit() else _UNKNOWN_START
@@ -72,7 +90,7 @@ def clean_stale_staging(root: Path) -> list[Path]:
     """Remove scratch directories and pointer temp files whose writer is gone (left by a crash or kill)."""
     removed = []
     for p in [*root.glob(f"{TMP_PREFIX}*"), *root.glob(f"CURRENT{TMP_PREFIX}*")]:
-        if not owner_alive(p.name):
+        if not owner_alive(p):
             remove_tree(p)
             removed.append(p)
     return removed

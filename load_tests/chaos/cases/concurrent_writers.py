@@ -1,7 +1,8 @@
 """Concurrent writers: 2–4 `twinrank index update`s and an `index build` started together on one bundle root.
 
 Each update upserts its own new ad and deletes its own existing one; the build rebuilds the current ads plus
-one marker ad. Afterwards every change of a writer that exited 0 is in the final CURRENT (the updates that lost
+one marker ad. In the full run every other trial starts the updates late in the build, so that the build can
+land first. Afterwards every change of a writer that exited 0 is in the final CURRENT (the updates that lost
 a race re-applied theirs onto the winner), and a writer that did not publish said so: exit 3 and one
 `error: …` line. The published versions form one parent chain.
 """
@@ -36,13 +37,19 @@ CONFLICT_EXIT = 3  # cli.errors.ExitCode.CONFLICT (the chaos cases do not import
 def run(ctx: CaseContext) -> CaseResult:
     t0 = time.monotonic()
     rng = random.Random(ctx.seed)
+    t_build = time.monotonic()
     root, _ = published_root(ctx.workdir, 40 if ctx.quick else 300)
+    t_build = time.monotonic() - t_build
     sizes = [3] if ctx.quick else [rng.randint(2, 4) for _ in range(6)]
+    # in the full run every other trial starts the updates late, near the build's end, so that the build can land
+    # first and the updates rebase onto it (started together, the updates always win against a full build)
+    delays = [0.0 if t % 2 == 0 or ctx.quick else round(rng.uniform(0.6, 0.9) * t_build, 1) for t in range(len(sizes))]
     trials, details = [], []
-    for t, n_updates in enumerate(sizes):
-        trial = _trial(ctx.workdir / f"trial-{t}", root, t, n_updates, rng)
+    for t, (n_updates, delay) in enumerate(zip(sizes, delays, strict=True)):
+        trial = _trial(ctx.workdir / f"trial-{t}", root, t, n_updates, rng, delay)
         trials.append(trial)
-        details.append(f"trial {t + 1}: {n_updates} updates + a build, {trial['seconds']} s: "
+        details.append(f"trial {t + 1}: {n_updates} updates{f' {delay} s after' if delay else ' and'} a build, "
+                       f"{trial['seconds']} s: "
                        f"{trial['published']} published ({trial['rebases']} rebases), {trial['refused']} told "
                        f"they lost ({'; '.join(trial['told']) or 'none'}), lost changes {trial['lost']}, "
                        f"unexplained failures {trial['unexplained']}")
@@ -58,7 +65,7 @@ def run(ctx: CaseContext) -> CaseResult:
     }
     passed = (figures["lost_changes"] == 0 and figures["unexplained_failures"] == 0 and figures["chain_ok"]
               and final.valid and not final.scratch)
-    summary = (f"{len(trials)} trials of 2–4 updates + a build started together: {figures['published']} of "
+    summary = (f"{len(trials)} trials of 2–4 updates + a build: {figures['published']} of "
                f"{figures['writers']} writers published ({figures['rebases']} rebases), {figures['refused_conflict']} "
                f"told they lost (exit 3), {figures['lost_changes']} changes lost, "
                f"{figures['unexplained_failures']} unexplained failures")
@@ -66,7 +73,7 @@ def run(ctx: CaseContext) -> CaseResult:
                       plots=[_plot(trials, ctx.out_dir)], seconds=round(time.monotonic() - t0, 1))
 
 
-def _trial(work: Path, root: Path, t: int, n_updates: int, rng: random.Random) -> dict:
+def _trial(work: Path, root: Path, t: int, n_updates: int, rng: random.Random, delay: float) -> dict:
     work.mkdir(parents=True)
     before = root_state(root)
     existing = sorted(ad_ids(root / before.current))
@@ -82,7 +89,11 @@ def _trial(work: Path, root: Path, t: int, n_updates: int, rng: random.Random) -
     writers.append(("build", build_args(catalog, root), {build_marker}, set()))
     t0 = time.monotonic()
     logs = [work / f"writer-{k}.log" for k in range(len(writers))]
-    procs = [start_cli(*args, log=log) for (_, args, _, _), log in zip(writers, logs, strict=True)]  # all at once
+    procs = [None] * len(writers)
+    procs[-1] = start_cli(*writers[-1][1], log=logs[-1])  # the build
+    time.sleep(delay)
+    for k in range(len(writers) - 1):  # the updates, all at once
+        procs[k] = start_cli(*writers[k][1], log=logs[k])
     results = []
     for p, log in zip(procs, logs, strict=True):
         p.wait(900)
@@ -111,7 +122,7 @@ def _trial(work: Path, root: Path, t: int, n_updates: int, rng: random.Random) -
     chain = parent_chain(root, after.current, before.current) if after.valid else []
     return {"writers": len(writers), "updates": n_updates, "published": published, "refused": refused,
             "rebases": rebases, "lost": lost, "unexplained": unexplained, "seconds": seconds,
-            "build": "published" if results[-1].rc == 0 else f"exit {results[-1].rc}",
+            "build": "published" if results[-1].rc == 0 else f"exit {results[-1].rc}", "updates_delay_s": delay,
             "chain_ok": sorted(chain) == sorted(versions) and after.valid, "told": told}
 
 
@@ -137,7 +148,7 @@ def _plot(trials: list[dict], out_dir: Path) -> str:
     for k, (key, label) in enumerate((("published", "published"), ("rebases", "rebases (an update re-applied)"),
                                       ("refused", "told they lost (exit 3)"), ("lost", "changes lost"))):
         ax.bar([i + (k - 1.5) * w for i in x], [t[key] for t in trials], w, label=label)
-    ax.set_xticks(x, [f"{t['updates']} upd + build" for t in trials])
+    ax.set_xticks(x, [f"{t['updates']} upd{' late' if t['updates_delay_s'] else ''} + build" for t in trials])
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("writers / rebases / changes")
     ax.set_title("writers started together on one bundle root")

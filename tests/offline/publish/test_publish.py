@@ -143,10 +143,17 @@ def test_sweep_keeps_live_writers_and_rolled_back_versions(root: Path, model_dir
         p.mkdir()
     (root / "CURRENT.tmp-999999999-5-1").write_text("v9")
     foreign = root / ".tmp-someone-else"
-    foreign.mkdir()
+    other_container = root / f".tmp-{os.getpid()}-5-1-123"  # another pid namespace: its pid means nothing here
+    abandoned_there = root / ".tmp-7-5-1-123"
+    for p in (foreign, other_container, abandoned_there):
+        p.mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(abandoned_there, (two_days_ago, two_days_ago))
     removed = bundle_writer.sweep(root)
-    assert {p.name for p in removed} == {reused_pid.name, dead.name, legacy_dead.name, "CURRENT.tmp-999999999-5-1"}
-    assert mine.is_dir() and foreign.is_dir() and (root / v2.name).is_dir()  # v2 was rolled back from: kept
+    assert {p.name for p in removed} == {reused_pid.name, dead.name, legacy_dead.name, "CURRENT.tmp-999999999-5-1",
+                                         abandoned_there.name}
+    assert mine.is_dir() and foreign.is_dir() and other_container.is_dir()
+    assert (root / v2.name).is_dir()  # v2 was rolled back from: kept
     assert read_current(root) == first
 
 
