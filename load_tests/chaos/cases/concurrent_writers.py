@@ -114,11 +114,11 @@ def _trial(work: Path, root: Path, t: int, n_updates: int, rng: random.Random, d
             versions.append(Path(v.group(1)).name if v else "")
         elif r.rc == CONFLICT_EXIT and r.one_line_error:
             refused += 1
-            told.append(f"{name}: {r.last_line[:140]}")
+            told.append(f"{name}: {r.last_line[:240]}")
             lost += len(have & final_ids) if name == "build" else 0  # a refused build must not have landed
         else:
             unexplained += 1
-            told.append(f"{name}: exit {r.rc}: {r.last_line[:140]}")
+            told.append(f"{name}: exit {r.rc}: {r.last_line[:240]}")
     chain = parent_chain(root, after.current, before.current) if after.valid else []
     return {"writers": len(writers), "updates": n_updates, "published": published, "refused": refused,
             "rebases": rebases, "lost": lost, "unexplained": unexplained, "seconds": seconds,
