@@ -148,10 +148,11 @@ def _plot(trials: list[dict], out_dir: Path) -> str:
     for k, (key, label) in enumerate((("published", "published"), ("rebases", "rebases (an update re-applied)"),
                                       ("refused", "told they lost (exit 3)"), ("lost", "changes lost"))):
         ax.bar([i + (k - 1.5) * w for i in x], [t[key] for t in trials], w, label=label)
-    ax.set_xticks(x, [f"{t['updates']} upd{' late' if t['updates_delay_s'] else ''} + build" for t in trials])
+    ax.set_xticks(x, [f"{t['updates']} updates{' late' if t['updates_delay_s'] else ''}\n+ a build" for t in trials],
+                  fontsize=8)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("writers / rebases / changes")
-    ax.set_title("writers started together on one bundle root")
+    ax.set_title(f"writers racing on one bundle root: {sum(t['lost'] for t in trials)} changes lost")
     ax.legend(fontsize=7)
     return save_plot(fig, out_dir, f"{NAME}.png")
 

@@ -74,27 +74,24 @@ def run(ctx: CaseContext) -> CaseResult:
     version = root / root_state(root).current
     need = {"build": sum(p.stat().st_size for p in version.iterdir() if p.is_file()),
             "update": sum((version / f).stat().st_size for f in PER_VERSION_FILES)}
-    methods = ["tmpfs"] if tmpfs_available(ctx.workdir) else []
-    if not ctx.quick or not methods:
-        methods.append("injected")
-    per_method = 2 if ctx.quick else 6
+    methods = ["tmpfs", "injected"] if tmpfs_available(ctx.workdir) else ["injected"]
+    runs = 2 if ctx.quick else 6 * len(methods)  # quick: a build and an update, on a tmpfs and injected if it can
+    plan = [(methods[i * len(methods) // runs], ("build", "update")[i % 2]) for i in range(runs)]
     trials, details = [], []
-    for method in methods:
-        for i in range(per_method):
-            kind = ("build", "update")[i % 2]
-            # the injection counts every staged byte (hard-linked model files too); a tmpfs only what is written
-            full = need["build"] if method == "injected" else need[kind]
-            budget = int(rng.uniform(0.0, 0.9) * full)
-            work = ctx.workdir / f"{method}-{i}"
-            work.mkdir()
-            args = _args(kind, root, catalog, work, i)
-            trial = (_tmpfs_trial if method == "tmpfs" else _injected_trial)(root, args, budget, need, work)
-            trial.update(method=method, kind=kind, budget_bytes=budget, budget_share=round(budget / full, 3))
-            trials.append(trial)
-            details.append(f"{method}, {kind}, {budget:,} B of {full:,} free: exit {trial['rc']} "
-                           f"({trial['message'][:150]}); previous version {'intact' if trial['intact'] else 'BROKEN'}, "
-                           f"{trial['scratch']} scratch left; with room again: "
-                           f"{'ok' if trial['next_ok'] else 'FAILED: ' + trial['next_message'][:120]}")
+    for i, (method, kind) in enumerate(plan):
+        # the injection counts every staged byte (hard-linked model files too); a tmpfs only what is written
+        full = need["build"] if method == "injected" else need[kind]
+        budget = int(rng.uniform(0.0, 0.9) * full)
+        work = ctx.workdir / f"{method}-{i}"
+        work.mkdir()
+        args = _args(kind, root, catalog, work, i)
+        trial = (_tmpfs_trial if method == "tmpfs" else _injected_trial)(root, args, budget, need, work)
+        trial.update(method=method, kind=kind, budget_bytes=budget, budget_share=round(budget / full, 3))
+        trials.append(trial)
+        details.append(f"{method}, {kind}, {budget:,} B of {full:,} free: exit {trial['rc']} "
+                       f"({trial['message'][:150]}); previous version {'intact' if trial['intact'] else 'BROKEN'}, "
+                       f"{trial['scratch']} scratch left; with room again: "
+                       f"{'ok' if trial['next_ok'] else 'FAILED: ' + trial['next_message'][:120]}")
     clean = [t for t in trials if t["clean_error"] and t["intact"] and not t["scratch"]]
     figures = {
         "methods": methods, "trials": len(trials), "failed_cleanly": len(clean),
@@ -180,5 +177,5 @@ def _plot(trials: list[dict], out_dir: Path) -> str:
     ax.set_xlim(-0.02, 1.0)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlabel("free space, as a share of what the new version needs")
-    ax.set_title("ENOSPC while publishing (green: one-line error, previous version intact, next run ok)")
+    ax.set_title("ENOSPC while publishing\n(green: one-line error, previous version intact, next run ok)", fontsize=10)
     return save_plot(fig, out_dir, f"{NAME}.png")
