@@ -83,8 +83,11 @@ def index_build(
     keep: int = typer.Option(DEFAULT_KEEP, "--keep", min=1, help="versions to keep"),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime / FAISS threads"),
+    force: bool = typer.Option(False, "--force", help="publish even if another writer switched CURRENT while this "
+                               "build ran (its changes are then replaced); without it such a build exits 3"),
 ) -> None:
-    """Encode the catalog, build the index and publish a new bundle version atomically."""
+    """Encode the catalog, build the index and publish a new bundle version atomically. It replaces the version
+    CURRENT named when it started: if another writer switched CURRENT meanwhile, nothing is published (exit 3)."""
     _setup(threads)
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.export.shipped import model_or_shipped
@@ -94,7 +97,7 @@ def index_build(
         if vectors not in ("float32", "int8"):
             raise ValueError(f"--vectors must be float32 or int8 (got {vectors!r})")
         version = build_bundle(model, catalog, bundles, factory=factory, vectors_dtype=vectors, device=device,
-                               keep=keep, batch_size=batch_size, threads=threads)
+                               keep=keep, batch_size=batch_size, threads=threads, force=force)
         typer.echo(f"published {version} (CURRENT → {version.name})")
 
 
@@ -108,7 +111,8 @@ def index_update(
     keep: int = typer.Option(DEFAULT_KEEP, "--keep", min=1),
     threads: int = typer.Option(2, "--threads", min=1),
 ) -> None:
-    """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones."""
+    """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones. If another writer
+    switches CURRENT meanwhile, the changes are re-applied onto the new one (exit 3 if that keeps failing)."""
     _setup(threads)
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.publish.update import update_bundle
@@ -117,7 +121,8 @@ def index_update(
             raise ValueError("nothing to do: pass --upsert and/or --delete")
         r = update_bundle(bundles, upsert, delete, factory=factory, device=device, keep=keep, threads=threads)
         typer.echo(f"published {r.version_dir} ({r.n_ads} ads: {r.n_reused} vectors reused, {r.n_encoded} encoded, "
-                   f"{r.n_deleted} deleted, {len(r.unknown_deletes)} unknown delete ids)")
+                   f"{r.n_deleted} deleted, {len(r.unknown_deletes)} unknown delete ids"
+                   + (f", rebased {r.n_rebases}× onto a newer CURRENT" if r.n_rebases else "") + ")")
 
 
 @bundle_app.command("validate")
@@ -139,12 +144,18 @@ def bundle_validate(
 
 
 @bundle_app.command("rollback")
-def bundle_rollback(bundles: Path = typer.Option(..., "--bundles", help="bundle root")) -> None:
-    """Point CURRENT back to the previous valid version."""
+def bundle_rollback(
+    bundles: Path = typer.Option(..., "--bundles", help="bundle root"),
+    from_version: str | None = typer.Option(None, "--from", help="roll back only if CURRENT still names this "
+                                            "version (full name or vNNNNNN); otherwise exit 3, nothing changed"),
+) -> None:
+    """Point CURRENT back to the previous valid version (of the one CURRENT names at that moment; with --from,
+    only if that is the version you mean to undo)."""
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
-        from offline.publish.bundle_writer import rollback
+        from offline.publish.bundle_writer import rollback_switch
 
-        typer.echo(f"CURRENT → {rollback(bundles)}")
+        before, after = rollback_switch(bundles, expect_current=from_version)
+        typer.echo(f"CURRENT {before} → {after}")
 
 
 def register(app: typer.Typer) -> None:

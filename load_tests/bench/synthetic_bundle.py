@@ -91,7 +91,7 @@ def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, fa
         fields = manifest_fields(info, index_info)
         fields["model"]["metrics"] = {"note": f"benchmark bundle: the student of {student_dir.name}, "
                                               f"synthetic {n:,}-ad catalog"}
-        return publish(staging, fields, keep=1)
+        return publish(staging, fields, parent=None, force=True, keep=1)  # a bench root: replace what is there
     except BaseException:
         import shutil
 
