@@ -1,0 +1,53 @@
+"""The timeline plot of one run: p50/p99 per second (log scale) over sent/ok/error bars, events as vertical lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from load_tests.generator.timeline import ERROR_KINDS
+
+_ERROR_COLOURS = {"timeout": "tab:red", "429": "tab:orange", "503": "tab:purple", "5xx": "tab:brown",
+                  "connection": "black", "other": "tab:gray"}
+
+
+def plot_timeline(timeline: dict, path: Path, title: str = "Latency over time") -> Path:
+    """Draw `timeline` (the `to_dict()` form) into the PNG at `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = timeline["seconds"]
+    t = [r["t"] + 0.5 for r in rows]
+    fig, (ax, bars) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    with_ok = [r for r in rows if r["ok"]]
+    ax.plot([r["t"] + 0.5 for r in with_ok], [max(r["p50_ms"], 1e-3) for r in with_ok], label="p50", lw=1.2)
+    ax.plot([r["t"] + 0.5 for r in with_ok], [max(r["p99_ms"], 1e-3) for r in with_ok], label="p99", lw=1.2)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency of OK (ms)")
+    ax.set_title(title)
+
+    bars.bar(t, [r["sent"] for r in rows], width=1.0, color="tab:blue", alpha=0.25, label="sent")
+    bars.plot(t, [r["ok"] for r in rows], color="tab:green", lw=1.2, label="ok")
+    bottom = [0] * len(rows)
+    for kind in ERROR_KINDS:
+        vals = [r["errors"].get(kind, 0) for r in rows]
+        if any(vals):
+            bars.bar(t, vals, width=1.0, bottom=bottom, color=_ERROR_COLOURS[kind], label=kind)
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    bars.set_ylabel("requests / s")
+    bars.set_xlabel("seconds since start (requests by scheduled time)")
+
+    for ev in timeline.get("events", []):
+        colour = "tab:red" if ev["source"] == "marked" else "tab:olive"
+        for a in (ax, bars):
+            a.axvline(ev["t"], color=colour, ls="--" if ev["source"] == "marked" else ":", lw=1)
+        ax.annotate(ev["label"], (ev["t"], 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+                    va="top", ha="right", xytext=(-2, -2), textcoords="offset points", color=colour)
+    ax.legend(loc="upper left", fontsize=8)
+    bars.legend(loc="upper left", fontsize=7, ncol=4)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
