@@ -12,6 +12,11 @@ from load_tests.chaos.runner import CASE_ORDER, run_campaign
 DEFAULT_OUT = Path("reports/reliability")
 
 
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m load_tests.chaos", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the short CI version of every case (tiny bundles)")
@@ -21,13 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         doc = run_campaign(args.out, quick=args.quick, only=args.only or None, seed=args.seed,
-                           log=lambda line: print(line, file=sys.stderr, flush=True),
+                           log=_say,
                            command=shlex.join(["python", "-m", "load_tests.chaos", *(argv or sys.argv[1:])]))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return 2
-    print(f"wrote {args.out / 'report.md'}: {doc['passed']} passed, {doc['failed']} failed, "
-          f"{len(doc['skipped'])} not present", file=sys.stderr)
+    _say(f"wrote {args.out / 'report.md'}: {doc['passed']} passed, {doc['failed']} failed, "
+         f"{len(doc['skipped'])} not present")
     return 1 if doc["failed"] else 0
 
 

@@ -125,7 +125,8 @@ def run_campaign(out_dir: Path, quick: bool = False, only: str | list[str] | Non
     return doc
 
 
-def _with_earlier(path: Path, cases: list[dict], skipped: list[dict], quick: bool, order: tuple[str, ...]) -> list[dict]:
+def _with_earlier(path: Path, cases: list[dict], skipped: list[dict], quick: bool,
+                  order: tuple[str, ...]) -> list[dict]:
     """`cases` plus the earlier run's results (same mode) of the cases not run now, in campaign order."""
     import json
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import selectors
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -90,11 +91,14 @@ async def run_open_loop(
     on_sent: Callable[[int, float], None] | None = None,
     label: str = "",
     timeline: Timeline | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[RunStats, float]:
     """Send `requests[i % len]` at `start + times[i]`; return the stats and the wall time (s).
 
     `on_sent(i, lag_s)` is called as each request is handed to its connection (tests use it). `timeline`, when
     given, gets every request in the second it was scheduled in, and the bundle versions its responses name.
+    `stop`, when set (from any thread), ends the schedule early: nothing more is sent, what is in flight finishes,
+    and `scheduled` counts only what was due before.
     """
     loop = asyncio.get_running_loop()
     pool = Pool(target, config.max_conns)
@@ -159,6 +163,9 @@ async def run_open_loop(
             await asyncio.sleep(due - now)
             now = loop.time()
         # Launch everything due by now (a late wake-up sends the backlog at once; its lag counts).
+        if stop is not None and stop.is_set():
+            stats.scheduled = i
+            break
         while i < n and t_start + times[i] <= now:
             task = loop.create_task(one(i, t_start + float(times[i]), requests[i % len(requests)]))
             inflight.add(task)
@@ -188,7 +195,7 @@ def precise_event_loop(max_conns: int) -> asyncio.AbstractEventLoop:
 
 
 def run(target: Target, requests: Sequence[Request], config: OpenLoopConfig, arrivals: str = "constant",
-        seed: int = 0, label: str = "", timeline: Timeline | None = None) -> dict:
+        seed: int = 0, label: str = "", timeline: Timeline | None = None, stop: threading.Event | None = None) -> dict:
     """Run one fixed-rate open-loop test and return its summary dict (with the `timeline` when one is given:
     a caller on another thread may `timeline.mark(...)` events while it runs)."""
     from load_tests.generator.schedule import arrival_times
@@ -196,7 +203,8 @@ def run(target: Target, requests: Sequence[Request], config: OpenLoopConfig, arr
     times = arrival_times(config.rate, config.duration, arrivals, seed)  # type: ignore[arg-type]
     cpu0 = time.process_time()
     with asyncio.Runner(loop_factory=lambda: precise_event_loop(config.max_conns)) as runner:
-        stats, wall = runner.run(run_open_loop(target, requests, times, config, label=label, timeline=timeline))
+        stats, wall = runner.run(run_open_loop(target, requests, times, config, label=label, timeline=timeline,
+                                              stop=stop))
     cpu = time.process_time() - cpu0
     out = stats.summary(config.rate, config.duration, wall)
     if timeline is not None:

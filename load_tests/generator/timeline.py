@@ -183,7 +183,10 @@ class Timeline:
     def to_dict(self) -> dict:
         """The JSON form: one row per second (requests scheduled in it), the events and the versions seen."""
         rows = []
-        for t, b in enumerate(self.buckets):
+        used = len(self.buckets)
+        while used and not (self.buckets[used - 1].sent or self.buckets[used - 1].errors):
+            used -= 1  # seconds never reached: the run was stopped early
+        for t, b in enumerate(self.buckets[:used]):
             classes = dict.fromkeys(ERROR_KINDS, 0)
             for kind, n in b.errors.items():
                 classes[error_class(kind)] += n
@@ -202,17 +205,24 @@ class Timeline:
         }
 
 
+def compare_to_baseline(timeline: Timeline, start_s: float, end_s: float, baseline_end_s: float,
+                        baseline_s: float) -> dict:
+    """The requests scheduled in [start_s, end_s) of the run against the steady state of the `baseline_s`
+    seconds ending at `baseline_end_s`, whole seconds each. `p99_ratio` is window/baseline (None without OK
+    requests on either side)."""
+    base = timeline.window(max(0.0, baseline_end_s - baseline_s), max(0.0, baseline_end_s))
+    win = timeline.window(np.floor(start_s), end_s)
+    ratio = (round(win["p99_ms"] / base["p99_ms"], 3) if base["ok"] and win["ok"] and base["p99_ms"] > 0
+             else None)
+    return {"before": base, "after": win, "p99_ratio": ratio, "failed_after": win["errors"]}
+
+
 def p99_after_vs_before(timeline: Timeline, event_s: float, after_s: float = 5.0, before_s: float = 10.0,
                         gap_s: float = 1.0) -> dict:
     """The seconds just after an event (at `event_s`, run time) against the steady state before it.
 
-    `before`: the `before_s` whole seconds ending `gap_s` before the event (so the event's own second is not
-    in the baseline); `after`: the seconds from the event's second for `after_s`. `p99_ratio` is after/before
-    (None without OK requests on either side).
+    `before`: the `before_s` whole seconds ending `gap_s` before the event's second (so the event's own second is
+    not in the baseline); `after`: the seconds from the event's second for `after_s`.
     """
-    start = int(np.floor(event_s))
-    before = timeline.window(max(0.0, start - gap_s - before_s), max(0.0, start - gap_s))
-    after = timeline.window(start, start + after_s)
-    ratio = (round(after["p99_ms"] / before["p99_ms"], 3) if before["ok"] and after["ok"] and before["p99_ms"] > 0
-             else None)
-    return {"before": before, "after": after, "p99_ratio": ratio, "failed_after": after["errors"]}
+    start = float(np.floor(event_s))
+    return compare_to_baseline(timeline, start, start + after_s, start - gap_s, before_s)
