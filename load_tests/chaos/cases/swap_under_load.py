@@ -57,13 +57,14 @@ def _python(code: str) -> list[str]:
 
 def _publish_big(root: Path, model: Path, vectors: Path) -> None:
     """The 1M-ad bundle (the benchmark's synthetic one) over `model`, in a child process: with a new model over
-    the same vectors it reuses the index (hard links), so a new-model publish costs seconds, not an index build."""
+    the same vectors it reuses the index (hard links), so a new-model publish costs seconds, not an index build
+    (after the ad-only update the vectors differ, so here it rebuilds). Three versions are kept for the rollback."""
     import subprocess
 
     from load_tests.chaos.serving import REPO, child_env
 
     code = ("from pathlib import Path; from load_tests.bench.synthetic_bundle import build_synthetic_bundle; "
-            f"build_synthetic_bundle(Path({str(root)!r}), Path({str(model)!r}), Path({str(vectors)!r}))")
+            f"build_synthetic_bundle(Path({str(root)!r}), Path({str(model)!r}), Path({str(vectors)!r}), keep=3)")
     subprocess.run(_python(code), env=child_env(), cwd=REPO, check=True, capture_output=True, timeout=3600)
 
 
