@@ -79,6 +79,8 @@ def loadtest(
                ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")}, "errors": last["errors"]}
     if "max_rps_meeting_slo" in doc:
         summary["max_rps_meeting_slo"] = doc["max_rps_meeting_slo"]
+    if events := (last.get("timeline") or {}).get("events"):
+        summary["events"] = [f"t={e['t']:.1f}s {e['label']}" for e in events]
     typer.echo(json.dumps(summary))
 
 
