@@ -66,18 +66,19 @@ def run_case(name: str, module, ctx: CaseContext) -> CaseResult:
 def run_campaign(out_dir: Path, quick: bool = False, only: str | list[str] | None = None, seed: int = 0,
                  package: str = CASES_PACKAGE, order: tuple[str, ...] = CASE_ORDER,
                  log: Callable[[str], None] = lambda line: None, keep_workdirs: bool = False,
-                 command: str = "") -> dict:
+                 command: str = "", work_root: Path | None = None) -> dict:
     """Run the selected cases; write results.json and report.md into `out_dir`; return the results document.
 
     With `only`, the other cases' results of an earlier run of the same mode in `out_dir` are kept (each with
-    its `run_at`), so one case can be rerun without losing the rest of the report.
+    its `run_at`), so one case can be rerun without losing the rest of the report. Each case works in
+    `work_root/<name>` (default: a new temporary directory), removed when it passed and kept when it failed.
     """
     from common.machine import describe
     from load_tests.chaos.report import write_report
 
     names = select_cases(only, order)
     out_dir.mkdir(parents=True, exist_ok=True)
-    work_root = Path(tempfile.mkdtemp(prefix="twinrank-chaos-"))
+    work_root = Path(tempfile.mkdtemp(prefix="twinrank-chaos-", dir=work_root))
     results: list[CaseResult] = []
     skipped: list[dict] = []
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -102,6 +103,8 @@ def run_campaign(out_dir: Path, quick: bool = False, only: str | list[str] | Non
             log(f"{name}: {'passed' if result.passed else 'FAILED'} in {result.seconds:g} s: {result.summary}")
             if result.passed and not keep_workdirs:
                 shutil.rmtree(workdir, ignore_errors=True)
+            elif not result.passed:
+                log(f"{name}: its work directory is kept: {workdir}")
     finally:
         if not keep_workdirs and not any(work_root.iterdir()):
             shutil.rmtree(work_root, ignore_errors=True)

@@ -16,6 +16,7 @@ def plot_timeline(timeline: dict, path: Path, title: str = "Latency over time") 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = timeline["seconds"]
     t = [r["t"] + 0.5 for r in rows]
@@ -24,6 +25,9 @@ def plot_timeline(timeline: dict, path: Path, title: str = "Latency over time") 
     ax.plot([r["t"] + 0.5 for r in with_ok], [max(r["p50_ms"], 1e-3) for r in with_ok], label="p50", lw=1.2)
     ax.plot([r["t"] + 0.5 for r in with_ok], [max(r["p99_ms"], 1e-3) for r in with_ok], label="p99", lw=1.2)
     ax.set_yscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_ylabel("latency of OK (ms)")
     ax.set_title(title)
 

@@ -18,7 +18,7 @@ ORDER = ("good", "absent", "boom", "bad")
 def test_runs_every_case_and_reports_failures_and_absent_cases(tmp_path):
     out = tmp_path / "rel"
     logged: list[str] = []
-    doc = run_campaign(out, quick=True, package=FAKE, order=ORDER, log=logged.append)
+    doc = run_campaign(out, quick=True, package=FAKE, order=ORDER, log=logged.append, work_root=tmp_path)
     assert [c["name"] for c in doc["cases"]] == ["good", "boom", "bad"]
     assert [c["passed"] for c in doc["cases"]] == [True, False, False]
     assert doc["passed"] == 1 and doc["failed"] == 2
@@ -34,17 +34,20 @@ def test_runs_every_case_and_reports_failures_and_absent_cases(tmp_path):
     assert "| absent | skipped |" in md
     assert "![good](good_plot.png)" in md and "- trial 1: ok" in md
     assert any(line.startswith("boom: FAILED") for line in logged)
+    kept = list(tmp_path.glob("twinrank-chaos-*/*"))  # failed cases' work directories stay for a look
+    assert sorted(p.name for p in kept) == ["bad", "boom"] and doc["workdirs_kept"] == str(kept[0].parent)
 
 
 def test_only_reruns_some_cases_and_keeps_the_others_results(tmp_path):
     out = tmp_path / "rel"
-    first = run_campaign(out, quick=True, package=FAKE, order=ORDER)
-    again = run_campaign(out, quick=True, only="bad", package=FAKE, order=ORDER)
+    first = run_campaign(out, quick=True, package=FAKE, order=ORDER, work_root=tmp_path)
+    again = run_campaign(out, quick=True, only="bad", package=FAKE, order=ORDER, work_root=tmp_path)
     assert again["selected"] == ["bad"]
     assert [c["name"] for c in again["cases"]] == ["good", "boom", "bad"]
     assert again["cases"][0]["run_at"] == first["started_at"]
-    full = run_campaign(out, quick=False, only="good", package=FAKE, order=ORDER)  # another mode: nothing kept
-    assert [c["name"] for c in full["cases"]] == ["good"]
+    # another mode: nothing of the quick runs is kept
+    full = run_campaign(out, quick=False, only="good", package=FAKE, order=ORDER, work_root=tmp_path)
+    assert [c["name"] for c in full["cases"]] == ["good"] and full["workdirs_kept"] is None
 
 
 def test_select_cases_keeps_campaign_order_and_names_unknown_cases():
