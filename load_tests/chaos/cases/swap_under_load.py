@@ -35,6 +35,7 @@ from load_tests.tools.timeline_plot import plot_timeline
 
 NAME = "swap_under_load"
 MAX_P99_RATIO = 2.0
+WRITER_TIMEOUT_S = 3600  # a 1M-ad index rebuild on two busy cores took 15 minutes
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,20 @@ def _python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def _publish_big(root: Path, model: Path, vectors: Path) -> None:
-    """The 1M-ad bundle (the benchmark's synthetic one) over `model`, in a child process: with a new model over
-    the same vectors it reuses the index (hard links), so a new-model publish costs seconds, not an index build
-    (after the ad-only update the vectors differ, so here it rebuilds). Three versions are kept for the rollback."""
+def _publish_big(root: Path, model: Path, vectors: Path | None) -> None:
+    """The 1M-ad bundle (the benchmark's synthetic one) over `model`, in a child process. `vectors=None`: CURRENT's
+    own vectors, so a new model over them reuses CURRENT's index and ad table (hard links): a new-model publish
+    costs seconds, not an index build. Three versions are kept for the rollback."""
     import subprocess
 
     from load_tests.chaos.serving import REPO, child_env
 
+    vec = (f"Path({str(vectors)!r})" if vectors is not None
+           else f"current_version_dir(Path({str(root)!r})) / VECTORS_FILE")
     code = ("from pathlib import Path; from load_tests.bench.synthetic_bundle import build_synthetic_bundle; "
-            f"build_synthetic_bundle(Path({str(root)!r}), Path({str(model)!r}), Path({str(vectors)!r}), keep=3)")
-    subprocess.run(_python(code), env=child_env(), cwd=REPO, check=True, capture_output=True, timeout=3600)
+            "from service.bundle import VECTORS_FILE, current_version_dir; "
+            f"build_synthetic_bundle(Path({str(root)!r}), Path({str(model)!r}), {vec}, keep=3)")
+    subprocess.run(_python(code), env=child_env(), cwd=REPO, check=True, capture_output=True, timeout=WRITER_TIMEOUT_S)
 
 
 def _swaps(root: Path, work: Path, n_ads: int, catalog: Path | None, vectors: Path | None, seed: int) -> list:
@@ -74,14 +78,15 @@ def _swaps(root: Path, work: Path, n_ads: int, catalog: Path | None, vectors: Pa
     upserts = write_upserts(work / "upserts.jsonl", 20, seed)
 
     def update() -> None:
-        cli("index", "update", "--bundles", str(root), "--upsert", str(upserts), "--threads", "1")
+        cli("index", "update", "--bundles", str(root), "--upsert", str(upserts), "--threads", "1",
+            timeout=WRITER_TIMEOUT_S)
 
     def new_model_publish() -> None:
         if vectors is not None:
-            _publish_big(root, new_model, vectors)
+            _publish_big(root, new_model, None)
         else:
             cli("index", "build", "--model", str(new_model), "--catalog", str(catalog), "--bundles", str(root),
-                "--threads", "1")
+                "--threads", "1", timeout=WRITER_TIMEOUT_S)
 
     def rollback() -> None:
         cli("bundle", "rollback", "--bundles", str(root))
@@ -99,7 +104,8 @@ def _build_root(work: Path, n_ads: int) -> tuple[Path, Path | None, Path | None]
         _publish_big(root, SHIPPED_MODEL, vectors)
         return root, None, vectors
     catalog = write_catalog(work / "catalog.parquet", n_ads)
-    cli("index", "build", "--catalog", str(catalog), "--bundles", str(root), "--threads", "1")
+    cli("index", "build", "--catalog", str(catalog), "--bundles", str(root), "--threads", "1",
+        timeout=WRITER_TIMEOUT_S)
     return root, catalog, None
 
 
@@ -159,10 +165,16 @@ def run_one(label: str, n_ads: int, plan: Plan, ctx: CaseContext, work: Path) ->
 def run(ctx: CaseContext) -> CaseResult:
     plan = QUICK if ctx.quick else FULL
     t0 = time.monotonic()
-    runs = [run_one(label, n, plan, ctx, ctx.workdir / label.replace(" ", "_")) for label, n in plan.bundles]
     figures: dict = {}
     details: list[str] = []
     problems: list[str] = []
+    runs = []
+    for label, n in plan.bundles:  # one bundle's failure is reported without losing the other's figures
+        try:
+            runs.append(run_one(label, n, plan, ctx, ctx.workdir / label.replace(" ", "_")))
+        except Exception as exc:
+            problems.append(f"{label}: raised {type(exc).__name__}: {str(exc)[:200]}")
+            details += [f"### {label}", "", f"raised {type(exc).__name__}: {str(exc)[:500]}", ""]
     for r in runs:
         worst = max((s["p99_ratio"] or float("inf") for s in r["swaps"]), default=None)
         failed = sum(s["failed"] for s in r["swaps"]) + 0
