@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from load_tests.generator.timeline import ERROR_KINDS
 
+_VERSION_STAMP = re.compile(r"-\d{8}T\d{6}Z")
 _ERROR_COLOURS = {"timeout": "tab:red", "429": "tab:orange", "503": "tab:purple", "5xx": "tab:brown",
                   "connection": "black", "other": "tab:gray"}
+
+
+def _short(label: str) -> str:
+    """A label without the timestamps of version names (`v000002-20261202T005552Z` → `v000002`)."""
+    return _VERSION_STAMP.sub("", label)[:48]
 
 
 def plot_timeline(timeline: dict, path: Path, title: str = "Latency over time") -> Path:
@@ -43,11 +50,14 @@ def plot_timeline(timeline: dict, path: Path, title: str = "Latency over time") 
     bars.set_xlabel("seconds since start (requests by scheduled time)")
 
     for ev in timeline.get("events", []):
-        colour = "tab:red" if ev["source"] == "marked" else "tab:olive"
+        seen = ev["source"] == "seen"
+        colour = "tab:olive" if seen else "tab:red"
         for a in (ax, bars):
-            a.axvline(ev["t"], color=colour, ls="--" if ev["source"] == "marked" else ":", lw=1)
-        ax.annotate(ev["label"], (ev["t"], 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                    va="top", ha="right", xytext=(-2, -2), textcoords="offset points", color=colour)
+            a.axvline(ev["t"], color=colour, ls=":" if seen else "--", lw=1)
+        # told events label from the top, seen ones (version changes) from the bottom, so they overlap less
+        ax.annotate(_short(ev["label"]), (ev["t"], 0.02 if seen else 0.98), xycoords=("data", "axes fraction"),
+                    rotation=90, fontsize=7, va="bottom" if seen else "top", ha="right", xytext=(-2, 0),
+                    textcoords="offset points", color=colour)
     ax.legend(loc="upper left", fontsize=8)
     bars.legend(loc="upper left", fontsize=7, ncol=4)
     fig.tight_layout()
