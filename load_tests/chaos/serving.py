@@ -216,3 +216,14 @@ def measure_capacity(url: str, rates: tuple[float, ...] = (25, 50, 100, 150, 200
         best = rate
     return {"capacity_rps": best, "steps": steps, "rule": f"achieved ≥ 95 % of offered, errors < 1 %, "
                                                           f"p99 ≤ {p99_ms:g} ms"}
+
+
+def capacity_line(capacity: dict | None, fallback_rps: float) -> str:
+    """How the rate was chosen, for a case's details: the capacity and the steps that found it."""
+    if capacity is None:
+        return "fixed rate: the quick version does not measure capacity"
+    steps = ", ".join(f"{s['rate']:g} req/s → p99 {s['p99_ms']:.0f} ms{'' if s['kept_up'] else ' (not kept up)'}"
+                      for s in capacity["steps"])
+    found = (f"capacity {capacity['capacity_rps']:g} req/s" if capacity["capacity_rps"]
+             else f"no step kept up (the machine is busy): {fallback_rps:g} req/s")
+    return f"{found} ({capacity['rule']}; steps: {steps})"

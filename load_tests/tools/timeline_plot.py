@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -15,6 +16,14 @@ _ERROR_COLOURS = {"timeout": "tab:red", "429": "tab:orange", "503": "tab:purple"
 def _short(label: str) -> str:
     """A label without the timestamps of version names (`v000002-20261202T005552Z` → `v000002`)."""
     return _VERSION_STAMP.sub("", label)[:48]
+
+
+def _two_and_five(value: float, _pos) -> str:
+    """Minor tick labels of a log axis at 2× and 5× only (all of them crowd the axis)."""
+    if value <= 0:
+        return ""
+    mantissa = round(value / 10 ** math.floor(math.log10(value)), 6)
+    return f"{value:g}" if mantissa in (2.0, 5.0) else ""
 
 
 def plot_timeline(timeline: dict, path: Path, title: str = "Latency over time") -> Path:
@@ -32,9 +41,8 @@ def plot_timeline(timeline: dict, path: Path, title: str = "Latency over time") 
     ax.plot([r["t"] + 0.5 for r in with_ok], [max(r["p50_ms"], 1e-3) for r in with_ok], label="p50", lw=1.2)
     ax.plot([r["t"] + 0.5 for r in with_ok], [max(r["p99_ms"], 1e-3) for r in with_ok], label="p99", lw=1.2)
     ax.set_yscale("log")
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_two_and_five))
     ax.set_ylabel("latency of OK (ms)")
     ax.set_title(title)
 

@@ -16,7 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from load_tests.chaos.base import CaseContext, CaseResult
-from load_tests.chaos.serving import BackgroundLoad, Serve, cli, measure_capacity, open_loop, write_catalog
+from load_tests.chaos.serving import (
+    BackgroundLoad,
+    Serve,
+    capacity_line,
+    cli,
+    measure_capacity,
+    open_loop,
+    write_catalog,
+)
 from load_tests.tools.timeline_plot import plot_timeline
 
 NAME = "soak"
@@ -137,8 +145,7 @@ def run(ctx: CaseContext) -> CaseResult:
     seconds = result["timeline"]["seconds"]
     worst = max(seconds, key=lambda r: r["p99_ms"]) if seconds else None
     details = [f"- {plan.n_ads}-ad bundle of the shipped student, {rate:g} req/s open loop for {plan.duration_s:g} s"
-               + (f" (capacity {capacity['capacity_rps']} req/s: {capacity['rule']})" if capacity
-                  else " (fixed rate: quick mode does not measure capacity)"),
+               + f" ({capacity_line(capacity, rate)})",
                f"- resources sampled every {plan.sample_s:g} s; judged after {warmup_s:g} s of warm-up by a fitted "
                f"line: RSS {figures['rss_slope_mib_per_h']} MiB/h, fds {fd_slope * 3600:.2f}/h",
                f"- whole run: {result['ok']} ok, errors {result['errors'] or 'none'}, p50 "

@@ -26,6 +26,7 @@ from load_tests.chaos.serving import (
     SHIPPED_MODEL,
     BackgroundLoad,
     Serve,
+    capacity_line,
     cli,
     measure_capacity,
     retagged_model,
@@ -198,9 +199,8 @@ def run(ctx: CaseContext) -> CaseResult:
         figures[f"{key}_rate_rps"] = r["rate"]
         if r["capacity"]:
             figures[f"{key}_capacity_rps"] = r["capacity"]["capacity_rps"]
-        details += [f"### {r['label']} at {r['rate']:g} req/s"
-                    + (f" (capacity {r['capacity']['capacity_rps']} req/s: {r['capacity']['rule']})"
-                       if r["capacity"] else " (fixed rate: quick mode does not measure capacity)"), "",
+        details += [f"### {r['label']} at {r['rate']:g} req/s", "", f"Rate: {capacity_line(r['capacity'], r['rate'])}.",
+                    "",
                     "| swap | seen | publish s | switch → seen s | failed | steady p99 ms | swap p99 ms | ratio "
                     "| publish p99 ms | publish ratio |",
                     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
