@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from load_tests.chaos.base import CaseContext, CaseResult
-from load_tests.chaos.serving import bundle_root, served
+from load_tests.chaos.child_server import bundle_root, served
 from load_tests.generator.config import OpenLoopConfig
 from load_tests.generator.engine import run as run_open_loop
 from load_tests.generator.http1 import Target

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 from load_tests.chaos.base import CaseContext, CaseResult
-from load_tests.chaos.serving import bundle_root, served
+from load_tests.chaos.child_server import bundle_root, served
 
 NAME = "schemathesis"
 ADMIN_TOKEN = "chaos-admin-token"

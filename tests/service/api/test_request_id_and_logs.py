@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from load_tests.chaos.serving import served
+from load_tests.chaos.child_server import served
 from service.logs import JsonFormatter, RequestIdFilter, RequestInfo, enter_request, leave_request
 from tests.service.conftest import ADMIN_TOKEN
 from tests.utils.bundles import build_tiny_bundle
