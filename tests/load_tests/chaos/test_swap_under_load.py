@@ -3,8 +3,6 @@ three swaps under 30 req/s of open-loop load."""
 
 from __future__ import annotations
 
-import pytest
-
 from load_tests.chaos.base import CaseContext
 from load_tests.chaos.cases import swap_under_load
 
@@ -18,8 +16,7 @@ def test_swap_under_load_quick(tmp_path):
     assert "never seen" not in result.summary, result.summary  # all three swaps reached the server
     assert details.count("| yes |") == 3
     assert (out / result.plots[0]).stat().st_size > 1000
-    if not result.passed:
-        # 0 failed and p99 ≤ 2× steady in the swap's seconds is the seamless-swap work's target (issue 15); until it
-        # is merged a swap costs p99 (and under CPU contention, timeouts), which this case measures and reports.
-        # Remove this once it holds.
-        pytest.xfail(result.summary)
+    failed = {k: v for k, v in result.figures.items() if k.endswith("_failed")}
+    assert failed and not any(failed.values()), (failed, result.summary)  # a swap never fails a request
+    # The other half of the case's pass, p99 in the swap's seconds ≤ 2× steady, is a timing figure: it is read
+    # from the full campaign's report (reports/reliability/), not asserted on a shared CI machine.
