@@ -50,8 +50,11 @@ def read_delete_ids(path: str | Path) -> set[str]:
 def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = None,
                   delete_path: str | Path | None = None, factory: str | None = None, device: str = "auto",
                   keep: int = DEFAULT_KEEP, batch_size: int = 64, threads: int = 1,
-                  progress: bool = True) -> UpdateResult:
-    """Publish CURRENT + upserts − deletes as a new version (re-encoding only new or changed ads)."""
+                  progress: bool = True, tower=None) -> UpdateResult:
+    """Publish CURRENT + upserts − deletes as a new version (re-encoding only new or changed ads).
+
+    `tower`: what encodes the changed ads (anything with `encode_sorted`, e.g. `ray_tower.RayAdTower`);
+    default: the bundle's own ad tower in this process."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -94,7 +97,7 @@ def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = Non
         for name in set(m.files) - {m.index.file, m.index.ads_file, m.index.vectors_file}:
             link_or_copy(cur / name, staging / name)
         vectors = open_vectors(staging / m.index.vectors_file, n, m.model.dim, m.index.vectors_dtype)
-        tower = OnnxTower.from_manifest(cur, m, "ad", threads=threads)
+        tower = tower or OnnxTower.from_manifest(cur, m, "ad", threads=threads)
         stats = encode_blocks(tower, blocks, n, vectors, staging / m.index.ads_file, m.model.ad_separator,
                               batch_size, reuse=reuse, progress=progress)
         if factory is None:
