@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,7 +195,8 @@ def _write_shard(work_dir: Path, key: str, parts: list) -> dict:
 
 def encode_catalog_ray(model_dir: Path, info: dict, catalog: str, work_dir: Path, actors: int = 1,
                        threads_per_actor: int = 1, encode_batch: int = 64, ray_batch: int = RAY_BATCH,
-                       int8: bool = False, use_gpu: bool | None = None, progress: bool = True) -> EncodedShards:
+                       int8: bool = False, use_gpu: bool | None = None, progress: bool = True,
+                       on_shard: Callable[[dict], None] | None = None) -> EncodedShards:
     """Encode every catalog shard not already recorded in `work_dir`'s resume manifest; Ray must be running.
 
     Returns the finished shards in catalog order (all of them, old and new).
@@ -235,6 +236,8 @@ def encode_catalog_ray(model_dir: Path, info: dict, catalog: str, work_dir: Path
                 done[keys[path]] = rec | {"uri": shard.uri, "size": shard.size}
                 _save_done(work_dir, spec.digest, done)
                 result.n_encoded_now += rec["n"]
+                if on_shard is not None:
+                    on_shard(done[keys[path]])
                 bar.update(1)
                 bar.set_postfix(ads=result.n_encoded_now)
         finally:
