@@ -3,7 +3,7 @@
 Vectors are clustered, not uniform (uniform 128-d vectors make every ANN index look either trivial or hopeless):
 unit vectors around Zipf-weighted cluster centres, generated shard by shard so no step holds the catalog. The
 queries are a held-out draw from the same distribution. Exact neighbours: brute force with `faiss.knn` over each
-shard, merged. Each build runs in a fresh process so its peak RSS (ru_maxrss) is the build's alone.
+shard, merged. Each build runs in a fresh process so its peak RSS (VmHWM) is the build's alone.
 
     python -m load_tests.bench.scale_index --n 1000000 --dir /tmp/vec1m --out reports/scale/index.json
 """
@@ -74,6 +74,14 @@ def exact_topk(paths: list[Path], xq: np.ndarray, k: int) -> np.ndarray:
     return heap.I
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it starts afresh at exec, not at the parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def build_child(args: argparse.Namespace) -> None:
     """In a fresh process: build from the shards, then report time, RSS and the recall sweep as one JSON line."""
     import faiss
@@ -85,11 +93,11 @@ def build_child(args: argparse.Namespace) -> None:
     faiss.omp_set_num_threads(args.threads)
     paths = sorted(Path(args.dir).glob("part-*.npy"))
     shards = [VectorShard.npy(p) for p in paths]
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = _peak_rss_mib()
     t = time.perf_counter()
     index, factory = build_sharded(shards, args.factory)
     build_s = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mib()
     xq = np.load(Path(args.dir) / "queries.npy")
     truth = np.load(Path(args.dir) / f"truth-{args.k}.npy")
     n = index.ntotal

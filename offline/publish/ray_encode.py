@@ -285,4 +285,7 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, runtime_env=env, log_to_driver=False)
     else:
+        # Ray starts its workers at nice 15; on a shared machine a local build would then yield to everything
+        # else and run several times slower than the single-process build it replaces (reports/scale).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False)
