@@ -143,8 +143,13 @@ def _read(fs, shards: list[CatalogShard]):
     if fmt == "parquet":
         return ray.data.read_parquet(paths, filesystem=fs, include_paths=True,
                                      columns=["ad_id", "title", "description", "bid", "p_click"])
-    if fmt == "csv":
-        return ray.data.read_csv(paths, filesystem=fs, include_paths=True)
+    if fmt == "csv":  # text columns stay text (type inference would turn an id "0042" into 42)
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        text = {c: pa.string() for c in ("ad_id", "title", "description")}
+        return ray.data.read_csv(paths, filesystem=fs, include_paths=True,
+                                 convert_options=pacsv.ConvertOptions(column_types=text))
     return ray.data.read_json(paths, filesystem=fs, include_paths=True)  # pyarrow reads JSON Lines
 
 
