@@ -25,7 +25,7 @@ RUN pip install --no-cache-dir --upgrade pip build && python -m build --wheel --
 
 # ---- CPU runtime: onnxruntime + faiss-cpu, no torch ----------------------------------------------
 FROM ${PYTHON_IMAGE} AS serve-cpu
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TWINRANK_BUNDLES=/bundles
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TWINRANK_BUNDLES=/bundles TWINRANK_LOG_FORMAT=json
 RUN useradd --create-home --uid 10001 twinrank
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir "$(ls /wheels/twinrank-*.whl)[serve]" && rm -rf /wheels
@@ -40,7 +40,7 @@ CMD ["twinrank", "serve", "--bundles", "/bundles", "--host", "0.0.0.0", "--port"
 
 # ---- GPU runtime: onnxruntime-gpu (CUDA provider) + faiss GPU build, still no torch -------------------
 FROM ${CUDA_IMAGE} AS serve-gpu
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TWINRANK_BUNDLES=/bundles TWINRANK_DEVICE=auto
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TWINRANK_BUNDLES=/bundles TWINRANK_DEVICE=auto TWINRANK_LOG_FORMAT=json
 RUN apt-get update && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3-pip \
     && rm -rf /var/lib/apt/lists/* && python3.11 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

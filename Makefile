@@ -46,7 +46,7 @@ ship: $(VENV)/.dev-installed
 	$(BIN)/twinrank export --run $(RUN) --out $(SHIPPED) --force --vocab-from $(QADSM) --word-list $(WORDS) --no-fp32
 	$(BIN)/twinrank export --run $(RUN) --out $(RUN)/export-untrimmed --force
 	$(BIN)/twinrank evaluate --model $(SHIPPED) --baseline $(RUN)/export-untrimmed --data $(QADSM) \
-		--out reports/qadsm-de/shipped
+		--out reports/qadsm-de/shipped --record
 
 serve-install: $(VENV)/.serve-installed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import bench, distill, evaluate, load, publish, replay, serve
+from cli import bench, chaos, distill, evaluate, load, publish, replay, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="twinrank: distil, export, index, serve, load-test.")
 
@@ -14,7 +14,7 @@ def _root() -> None:
     """twinrank: distil, export, index, serve, load-test."""
 
 
-for area in (distill, publish, evaluate, replay, serve, load, bench):
+for area in (distill, publish, evaluate, replay, serve, load, bench, chaos):
     area.register(app)
 
 

@@ -11,13 +11,14 @@ from typing import NoReturn
 
 import typer
 
-from offline.errors import OfflineError
+from offline.errors import OfflineError, PublishConflict
 from service.bundle.errors import BundleError
 
 
 class ExitCode(IntEnum):
     FAILED = 1  # offline work refused its input or failed a check: a catalog row, a damaged bundle, parity
     USAGE = 2  # a run that could not start: options, config, data directory, a target that is not ready
+    CONFLICT = 3  # another writer switched the bundle root's CURRENT first; nothing was published (run again)
 
 
 # What the offline commands (export, index, bundle) expect to fail with.
@@ -46,8 +47,9 @@ def fail(message: str, code: ExitCode) -> NoReturn:
 
 @contextlib.contextmanager
 def one_line_errors(code: ExitCode, expected: tuple[type[BaseException], ...]) -> Iterator[None]:
-    """Turn an expected error raised in the block into `error: <one line>` and exit `code`."""
+    """Turn an expected error raised in the block into `error: <one line>` and exit `code` (a lost race for
+    `CURRENT` exits `ExitCode.CONFLICT`)."""
     try:
         yield
     except expected as exc:
-        fail(one_line(exc), code)
+        fail(one_line(exc), ExitCode.CONFLICT if isinstance(exc, PublishConflict) else code)

@@ -24,6 +24,8 @@ def evaluate(
     out: Path | None = typer.Option(None, "--out", help="write evaluate.json (and evaluate.md with --baseline)"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="score only the first N rows of each split"),
     threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime threads"),
+    record: bool = typer.Option(False, "--record", help="also write the figures into the model's model.json "
+                                "(metrics.qadsm_<split>), so the model carries what was measured on it"),
 ) -> None:
     """ROC-AUC (95 % bootstrap CI), accuracy at the dev threshold, nDCG@5 and ECE of an exported student."""
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
@@ -52,8 +54,25 @@ def evaluate(
             (out / "evaluate.json").write_text(json.dumps(result, indent=2) + "\n")
             if baseline is not None:
                 (out / "evaluate.md").write_text(comparison_markdown(result))
+        if record:
+            from offline.export.model_dir import record_metrics
+
+            record_metrics(model, f"qadsm_{split}", recorded_figures(result, out))
         for line in lines:
             typer.echo(line)
+
+
+def recorded_figures(result: dict, out: Path | None) -> dict:
+    """What `--record` writes into model.json: the model's own figures, and the trimming loss when compared."""
+    m = result["model"] if isinstance(result.get("model"), dict) else result  # with --baseline: both nested
+    keep = ("roc_auc", "roc_auc_ci", "accuracy", "ndcg_at_5", "ece", "dev_roc_auc", "rows", "precision", "head")
+    figures = {k: m[k] for k in keep if k in m}
+    if "roc_auc_loss" in result:
+        figures["vs_baseline"] = {"baseline": Path(result["baseline"]["model"]).name,
+                                  "roc_auc_loss": result["roc_auc_loss"], "pieces": result["pieces"],
+                                  "test_tokens_changed_share": result["tokens"]["changed_share"]}
+    figures["source"] = "twinrank evaluate" + (f" (report in {out})" if out and not out.is_absolute() else "")
+    return figures
 
 
 def _line(r: dict) -> str:

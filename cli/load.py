@@ -48,9 +48,12 @@ def loadtest(
                                         "(0: skip)."),
     out: Path = typer.Option(LOADTEST_OUT, help="Directory for loadtest.json/.md/.png."),
     seed: int = typer.Option(SPEC.seed),
+    event_file: Path | None = typer.Option(None, help="Events to mark on the timeline: lines 'UNIX_SECONDS LABEL' "
+                                           "appended while the test runs (e.g. echo \"$(date +%s.%N) swap\" >> F)."),
     quiet: bool = typer.Option(False, help="No progress line."),
 ) -> None:
-    """Open-loop load test of POST /rank: latency from scheduled send times, HDR percentiles, errors by kind."""
+    """Open-loop load test of POST /rank: latency from scheduled send times, HDR percentiles, errors by kind, and a
+    per-second timeline (JSON and plot) with the events marked or seen (bundle version changes)."""
     from load_tests.generator.sweep import parse_rates
     from load_tests.tools.loadtest import run_loadtest
 
@@ -68,6 +71,7 @@ def loadtest(
             ads_table=str(ads_table) if ads_table else None, top_k=top_k, defect_weight=defect_weight,
             timeout=timeout, max_conns=max_conns, warmup=warmup, ready_timeout=ready_timeout,
             slo=Slo(p99_ms=slo_ms, max_error_rate=max_error_rate), seed=seed, progress=not quiet,
+            event_file=str(event_file) if event_file else None,
         )
         doc = run_loadtest(spec, out, command=portable_command("loadtest", sys.argv[2:]))
     last = doc["runs"][-1]
@@ -75,6 +79,8 @@ def loadtest(
                ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")}, "errors": last["errors"]}
     if "max_rps_meeting_slo" in doc:
         summary["max_rps_meeting_slo"] = doc["max_rps_meeting_slo"]
+    if events := (last.get("timeline") or {}).get("events"):
+        summary["events"] = [f"t={e['t']:.1f}s {e['label']}" for e in events]
     typer.echo(json.dumps(summary))
 
 

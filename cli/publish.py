@@ -92,8 +92,11 @@ def index_build(
                                           "threads (and CPUs reserved) per actor"),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="--engine ray: where encoded shards and the "
                                          "resume manifest go (default: <bundles>/.encode-<encoder digest>)"),
+    force: bool = typer.Option(False, "--force", help="publish even if another writer switched CURRENT while this "
+                               "build ran (its changes are then replaced); without it such a build exits 3"),
 ) -> None:
-    """Encode the catalog, build the index and publish a new bundle version atomically."""
+    """Encode the catalog, build the index and publish a new bundle version atomically. It replaces the version
+    CURRENT named when it started: if another writer switched CURRENT meanwhile, nothing is published (exit 3)."""
     _setup(threads)
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.export.shipped import model_or_shipped
@@ -109,12 +112,12 @@ def index_build(
             start_ray(ray_address)
             version = build_bundle_ray(model, catalog, bundles, factory=factory, vectors_dtype=vectors,
                                        device=device, keep=keep, actors=actors, threads_per_actor=threads_per_actor,
-                                       batch_size=batch_size, work_dir=work_dir)
+                                       batch_size=batch_size, work_dir=work_dir, force=force)
         else:
             from offline.publish.index_build import build_bundle
 
             version = build_bundle(model, Path(catalog), bundles, factory=factory, vectors_dtype=vectors,
-                                   device=device, keep=keep, batch_size=batch_size, threads=threads)
+                                   device=device, keep=keep, batch_size=batch_size, threads=threads, force=force)
         typer.echo(f"published {version} (CURRENT → {version.name})")
 
 
@@ -144,7 +147,8 @@ def index_update(
     actors: int = typer.Option(1, "--actors", min=1, help="--engine ray: encoder actors"),
     threads_per_actor: int = typer.Option(1, "--threads-per-actor", min=1, help="--engine ray: threads per actor"),
 ) -> None:
-    """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones."""
+    """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones. If another writer
+    switches CURRENT meanwhile, the changes are re-applied onto the new one (exit 3 if that keeps failing)."""
     _setup(threads)
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.publish.update import update_bundle
@@ -152,19 +156,20 @@ def index_update(
         if upsert is None and delete is None:
             raise ValueError("nothing to do: pass --upsert and/or --delete")
         _check_engine(engine, ray_address)
-        tower = None
+        tower_factory = None
         if engine == "ray":
             from offline.publish.ray_encode import start_ray
             from offline.publish.ray_tower import RayAdTower
-            from service.bundle import current_version_dir, verify_files
 
             start_ray(ray_address)
-            cur = current_version_dir(bundles)
-            tower = RayAdTower(cur, verify_files(cur), actors, threads_per_actor)
+
+            def tower_factory(version_dir, manifest):  # a rebase onto another encoder gets its own actors
+                return RayAdTower(version_dir, manifest, actors, threads_per_actor)
         r = update_bundle(bundles, upsert, delete, factory=factory, device=device, keep=keep, threads=threads,
-                          tower=tower)
+                          tower_factory=tower_factory)
         typer.echo(f"published {r.version_dir} ({r.n_ads} ads: {r.n_reused} vectors reused, {r.n_encoded} encoded, "
-                   f"{r.n_deleted} deleted, {len(r.unknown_deletes)} unknown delete ids)")
+                   f"{r.n_deleted} deleted, {len(r.unknown_deletes)} unknown delete ids"
+                   + (f", rebased {r.n_rebases}× onto a newer CURRENT" if r.n_rebases else "") + ")")
 
 
 @bundle_app.command("validate")
@@ -186,12 +191,18 @@ def bundle_validate(
 
 
 @bundle_app.command("rollback")
-def bundle_rollback(bundles: Path = typer.Option(..., "--bundles", help="bundle root")) -> None:
-    """Point CURRENT back to the previous valid version."""
+def bundle_rollback(
+    bundles: Path = typer.Option(..., "--bundles", help="bundle root"),
+    from_version: str | None = typer.Option(None, "--from", help="roll back only if CURRENT still names this "
+                                            "version (full name or vNNNNNN); otherwise exit 3, nothing changed"),
+) -> None:
+    """Point CURRENT back to the previous valid version (of the one CURRENT names at that moment; with --from,
+    only if that is the version you mean to undo)."""
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
-        from offline.publish.bundle_writer import rollback
+        from offline.publish.bundle_writer import rollback_switch
 
-        typer.echo(f"CURRENT → {rollback(bundles)}")
+        before, after = rollback_switch(bundles, expect_current=from_version)
+        typer.echo(f"CURRENT {before} → {after}")
 
 
 def register(app: typer.Typer) -> None:

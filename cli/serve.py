@@ -28,12 +28,14 @@ def serve(
         resolve(settings.bundles)
     import uvicorn
 
+    from service.api.server import uvicorn_options
+
     # Workers import the app through the factory below, so pass the resolved choices by environment.
     os.environ["TWINRANK_BUNDLES"] = str(settings.bundles)
     if config is not None:
         os.environ["TWINRANK_SETTINGS_FILE"] = str(config)
     uvicorn.run("service.main:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 1, access_log=False)
+                **uvicorn_options(settings, log_level))
 
 
 def register(app: typer.Typer) -> None:

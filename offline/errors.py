@@ -23,3 +23,16 @@ class CatalogError(OfflineError, ValueError):
 
 class ExportError(OfflineError, RuntimeError):
     """An export that cannot proceed or failed its parity check."""
+
+
+class PublishConflict(OfflineError):
+    """`CURRENT` no longer names the version a writer started from, and the writer may not replace it (a build
+    without --force, a rollback with --from, an update that kept losing its rebase): nothing was published."""
+
+    def __init__(self, message: str, current: str | None = None, expected: str | None = None) -> None:
+        super().__init__(message)
+        self.current, self.expected = current, expected
+
+
+class DiskFullError(OfflineError):
+    """The bundle root's filesystem ran out of space while a version was staged: nothing was published."""

@@ -50,7 +50,17 @@ class Settings(BaseSettings):
     retrieve_k: int = Field(100, ge=1, description="candidates taken from the ANN index before rescoring")
 
     # Throughput and overload
-    max_inflight: int = Field(64, ge=1, description="admitted /rank requests; past it the answer is 429")
+    max_inflight: int = Field(64, ge=1, description="/rank requests running or waiting for a slot; past it the "
+                              "answer is 429")
+    max_concurrency: int = Field(4, ge=1, description="/rank requests running at once; the others wait in a FIFO "
+                                 "queue for a slot (bounded by queue_budget_ms)")
+    queue_budget_ms: float = Field(20.0, ge=0, allow_inf_nan=False, description="longest a /rank request may "
+                                   "wait for a slot; one whose predicted wait is longer is refused at once (429, "
+                                   "Retry-After); X-Request-Timeout-Ms may only lower it")
+    queue_target_ms: float = Field(5.0, gt=0, allow_inf_nan=False, description="CoDel target: when every request "
+                                   "for queue_interval_ms queued longer than this before admission, the budget "
+                                   "drops to it until one gets through faster")
+    queue_interval_ms: float = Field(100.0, gt=0, allow_inf_nan=False, description="CoDel interval (above)")
     retrieve_on_event_loop: bool = Field(True, description="query-only requests search and score on the event "
                                          "loop (two thread hand-offs fewer); off: on the worker threads")
     worker_threads: int = Field(4, ge=1, description="threads ranking requests with ads (and query-only ones when "
@@ -62,6 +72,20 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(10_000, ge=0, description="LRU entries of query vectors; 0 turns it off")
     ad_encode_batch: int = Field(64, ge=1)
     shutdown_grace_s: float = Field(10.0, ge=0, description="how long shutdown waits for in-flight requests")
+
+    # Connections (uvicorn; `service.server.uvicorn_options`)
+    keep_alive_timeout_s: int = Field(5, ge=1, description="an idle keep-alive connection is closed after this")
+    header_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False, description="a connection whose request "
+                                    "headers are not complete this long after it opened or went idle is closed")
+    max_header_bytes: int = Field(16 * 1024, ge=1024, description="request line + headers; past it the answer "
+                                  "is 431 and the connection is closed")
+    max_connections: int = Field(2048, ge=1, description="open connections (and tasks); past it new requests get "
+                                 "503 from uvicorn")
+
+    # Logs
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (ts, level, "
+                                                "logger, msg, request_id, route, status, latency_ms, ...)")
+    access_log: bool = Field(True, description="one log line per request (request id, route, status, latency)")
 
     # Runtimes
     ort_intra_op_threads: int = Field(1, ge=0, description="0 lets ONNX Runtime choose; 1 wins on 2 cores")

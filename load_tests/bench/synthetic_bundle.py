@@ -46,7 +46,8 @@ def write_ad_table(path: Path, n: int, seed: int = 0, block: int = 200_000) -> N
             writer.close()
 
 
-def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, factory: str = E2E_FACTORY) -> Path:
+def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, factory: str = E2E_FACTORY,
+                           keep: int = 1) -> Path:
     """Publish (or reuse, when CURRENT already matches) a bundle of the student + synthetic ads/vectors.
 
     A new student over the same vectors and index kind reuses CURRENT's index and ad table (hard links), so
@@ -91,7 +92,7 @@ def build_synthetic_bundle(root: Path, student_dir: Path, vectors_path: Path, fa
         fields = manifest_fields(info, index_info)
         fields["model"]["metrics"] = {"note": f"benchmark bundle: the student of {student_dir.name}, "
                                               f"synthetic {n:,}-ad catalog"}
-        return publish(staging, fields, keep=1)
+        return publish(staging, fields, parent=None, force=True, keep=keep)  # a bench root: replace what is there
     except BaseException:
         import shutil
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import selectors
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -19,6 +20,7 @@ from load_tests.generator.config import OpenLoopConfig
 from load_tests.generator.http1 import Pool, ProtocolError, Target
 from load_tests.generator.mix import Request
 from load_tests.generator.stats import RunStats
+from load_tests.generator.timeline import Timeline
 
 TIMING_KEYS = ("timings_ms", "timings", "stages_ms", "stage_ms")
 
@@ -88,10 +90,15 @@ async def run_open_loop(
     *,
     on_sent: Callable[[int, float], None] | None = None,
     label: str = "",
+    timeline: Timeline | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[RunStats, float]:
     """Send `requests[i % len]` at `start + times[i]`; return the stats and the wall time (s).
 
-    `on_sent(i, lag_s)` is called as each request is handed to its connection (tests use it).
+    `on_sent(i, lag_s)` is called as each request is handed to its connection (tests use it). `timeline`, when
+    given, gets every request in the second it was scheduled in, and the bundle versions its responses name.
+    `stop`, when set (from any thread), ends the schedule early: nothing more is sent, what is in flight finishes,
+    and `scheduled` counts only what was due before.
     """
     loop = asyncio.get_running_loop()
     pool = Pool(target, config.max_conns)
@@ -110,6 +117,8 @@ async def run_open_loop(
             async with asyncio.timeout_at(due + config.timeout):
                 conn = await pool.acquire()
                 stats.sent += 1
+                if timeline is not None:
+                    timeline.sent(due)
                 lag = loop.time() - due
                 stats.record_send_lag(lag)
                 if on_sent is not None:
@@ -117,18 +126,24 @@ async def run_open_loop(
                 status, body, reusable = await conn.exchange(heads[id(req)] + req.body)
             done = loop.time()
         except BaseException as exc:  # every failure is counted by kind, never raised
-            if isinstance(exc, asyncio.CancelledError):
-                stats.record_error("cancelled")
+            kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else classify_exception(exc)
+            stats.record_error(kind)
+            if timeline is not None:
+                timeline.error(due, kind)
+            if kind == "cancelled":
                 raise
-            stats.record_error(classify_exception(exc))
             return
         finally:
             if conn is not None:
                 await pool.release(conn, reusable)
         if status >= 400:
-            stats.record_error(f"http_{status}")
+            stats.record_error(f"http_{status}", done - due)
+            if timeline is not None:
+                timeline.error(due, f"http_{status}")
             return
         stats.record_ok(done - due, req.mode)
+        if timeline is not None:
+            timeline.ok(due, done - due, body, done)
         counter += 1
         if every and counter % every == 0:
             timings = extract_timings(body)
@@ -137,6 +152,8 @@ async def run_open_loop(
 
     await _preopen(pool, min(config.max_conns, config.preopen))
     t_start = loop.time() + 0.02
+    if timeline is not None:
+        timeline.start(t_start, float(times[-1]) if len(times) else 0.0)
     n = len(times)
     i = 0
     while i < n:
@@ -146,6 +163,9 @@ async def run_open_loop(
             await asyncio.sleep(due - now)
             now = loop.time()
         # Launch everything due by now (a late wake-up sends the backlog at once; its lag counts).
+        if stop is not None and stop.is_set():
+            stats.scheduled = i
+            break
         while i < n and t_start + times[i] <= now:
             task = loop.create_task(one(i, t_start + float(times[i]), requests[i % len(requests)]))
             inflight.add(task)
@@ -175,16 +195,20 @@ def precise_event_loop(max_conns: int) -> asyncio.AbstractEventLoop:
 
 
 def run(target: Target, requests: Sequence[Request], config: OpenLoopConfig, arrivals: str = "constant",
-        seed: int = 0, label: str = "") -> dict:
-    """Run one fixed-rate open-loop test and return its summary dict."""
+        seed: int = 0, label: str = "", timeline: Timeline | None = None, stop: threading.Event | None = None) -> dict:
+    """Run one fixed-rate open-loop test and return its summary dict (with the `timeline` when one is given:
+    a caller on another thread may `timeline.mark(...)` events while it runs)."""
     from load_tests.generator.schedule import arrival_times
 
     times = arrival_times(config.rate, config.duration, arrivals, seed)  # type: ignore[arg-type]
     cpu0 = time.process_time()
     with asyncio.Runner(loop_factory=lambda: precise_event_loop(config.max_conns)) as runner:
-        stats, wall = runner.run(run_open_loop(target, requests, times, config, label=label))
+        stats, wall = runner.run(run_open_loop(target, requests, times, config, label=label, timeline=timeline,
+                                              stop=stop))
     cpu = time.process_time() - cpu0
     out = stats.summary(config.rate, config.duration, wall)
+    if timeline is not None:
+        out["timeline"] = timeline.to_dict()
     out["arrivals"] = arrivals
     # The generator's own cost: CPU seconds it used per request sent (share of a core at this rate).
     out["generator_cpu_s"] = round(cpu, 3)

@@ -44,6 +44,7 @@ class RunStats:
     by_mode: dict[str, HdrHistogram] = field(default_factory=dict)
     stages: dict[str, HdrHistogram] = field(default_factory=dict)
     errors: Counter = field(default_factory=Counter)
+    error_latency: dict[str, HdrHistogram] = field(default_factory=dict)  # answered errors (http_429, ...)
     scheduled: int = 0
     sent: int = 0
     ok: int = 0
@@ -59,8 +60,14 @@ class RunStats:
             hist = self.by_mode[mode] = new_histogram()
         hist.record_value(us)
 
-    def record_error(self, kind: str) -> None:
+    def record_error(self, kind: str, latency_s: float | None = None) -> None:
+        """An error of `kind`; an answered one (an HTTP status) also has its latency: a refusal must be fast."""
         self.errors[kind] += 1
+        if latency_s is not None:
+            hist = self.error_latency.get(kind)
+            if hist is None:
+                hist = self.error_latency[kind] = new_histogram()
+            hist.record_value(max(LOWEST_US, min(HIGHEST_US, int(latency_s * 1e6))))
 
     def record_send_lag(self, lag_s: float) -> None:
         """How late the generator itself sent a request (its own overhead; part of the latency)."""
@@ -91,6 +98,7 @@ class RunStats:
             "sent": self.sent,
             "ok": self.ok,
             "errors": dict(self.errors),
+            "error_latency_ms": {k: summarise_us(h) for k, h in sorted(self.error_latency.items())},
             "error_rate": (n_err / self.scheduled) if self.scheduled else 0.0,
             "achieved_rps": round(self.ok / duration_s, 2) if duration_s > 0 else 0.0,
             "sent_rps": round(self.sent / duration_s, 2) if duration_s > 0 else 0.0,

@@ -31,11 +31,13 @@ class EchoServer:
         stall: Callable[[int], float] | None = None,
         status: Callable[[int], int] | None = None,
         idle_timeout: float | None = None,
+        body: Callable[[int], bytes] | None = None,
     ) -> None:
         self.delay = delay
         self.stall = stall
         self.status = status
         self.idle_timeout = idle_timeout  # close keep-alive connections idle this long (as uvicorn does)
+        self.body = body
         self.arrivals: list[float] = []
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
@@ -63,8 +65,9 @@ class EchoServer:
                 if self.delay is not None and (d := self.delay(i)) > 0:
                     await asyncio.sleep(d)
                 code = self.status(i) if self.status is not None else 200
-                head = f"HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
-                writer.write(head.encode() + BODY)
+                body = self.body(i) if self.body is not None else BODY
+                head = f"HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                writer.write(head.encode() + body)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

@@ -14,6 +14,7 @@ from load_tests.generator.http1 import Pool, Target
 from load_tests.generator.mix import ads_from_table, build_mix
 from load_tests.generator.queries import load_queries
 from load_tests.generator.sweep import sweep
+from load_tests.generator.timeline import Timeline
 from load_tests.tools.loadtest_report import write_loadtest_report
 from load_tests.tools.spec import LoadTestSpec
 
@@ -63,7 +64,12 @@ def run_loadtest(spec: LoadTestSpec, out_dir: Path | None, command: str = "", st
     def run_at(rate: float) -> dict:
         cfg = OpenLoopConfig(rate=rate, duration=spec.duration, timeout=spec.timeout, max_conns=spec.max_conns,
                         progress=spec.progress)
-        return run(target, requests, cfg, spec.arrivals, spec.seed, label=f"{rate:g} req/s")
+        timeline = Timeline(straggler_s=spec.timeout)
+        out = run(target, requests, cfg, spec.arrivals, spec.seed, label=f"{rate:g} req/s", timeline=timeline)
+        if spec.event_file:  # read after the run: another process appends to it while the load runs
+            timeline.read_event_file(spec.event_file)
+            out["timeline"] = timeline.to_dict()
+        return out
 
     doc: dict = {
         "target": f"http://{target.host}:{target.port}{target.path}",

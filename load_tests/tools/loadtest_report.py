@@ -5,6 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.files import atomic_write, write_json
+from load_tests.tools.timeline_plot import plot_timeline
+
+
+def timeline_png(stem: str, run: dict, n_runs: int) -> str:
+    return f"{stem}_timeline.png" if n_runs == 1 else f"{stem}_timeline_{run['offered_rps']:g}rps.png"
+
+
+def event_lines(runs: list[dict]) -> list[str]:
+    """The events of each run's timeline (marked or seen), for the Markdown report."""
+    lines = []
+    for r in runs:
+        for ev in (r.get("timeline") or {}).get("events", []):
+            lines.append(f"- {r['offered_rps']:g} req/s, t={ev['t']:.1f} s ({ev['source']}): {ev['label']}")
+    return lines
 
 
 def _lag_max(run: dict) -> str:
@@ -56,6 +70,8 @@ def markdown(doc: dict) -> str:
     last_ok = [r for r in runs if r.get("slo_pass", True)] or runs
     lines += ["", f"Server stages at {last_ok[-1]['offered_rps']:g} req/s (from the responses):", ""]
     lines += stage_rows(last_ok[-1])
+    if events := event_lines(runs):
+        lines += ["", "Events (vertical lines in the timeline plots):", "", *events]
     gen = runs[-1]
     lines += ["", f"Generator: {gen['generator_cpu_us_per_request']} µs CPU per request, "
               f"send lag p99 {gen['send_lag_ms']['p99_ms']:.2f} ms (counted in the latencies)."]
@@ -86,6 +102,12 @@ def plot(doc: dict, out_dir: Path, stem: str = "loadtest") -> list[str]:
     fig.savefig(out_dir / f"{stem}_latency_vs_rate.png", dpi=110)
     plt.close(fig)
     written.append(f"{stem}_latency_vs_rate.png")
+
+    for r in runs:
+        if r.get("timeline"):
+            name = timeline_png(stem, r, len(runs))
+            plot_timeline(r["timeline"], out_dir / name, f"Latency over time at {r['offered_rps']:g} req/s")
+            written.append(name)
 
     last_ok = [r for r in runs if r.get("slo_pass", True)] or runs
     hist = last_ok[-1]["histogram_ms"]

@@ -36,6 +36,7 @@ class LoadTestSpec:
     seed: int = 0
     progress: bool = True
     extra: dict | None = None
+    event_file: str | None = None  # lines `UNIX_SECONDS LABEL`, marked on the timeline after each run
 
 
 # `twinrank ab`: shorter runs than a load test, many of them, and servers that may still be loading a bundle.

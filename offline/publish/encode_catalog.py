@@ -5,6 +5,7 @@ Memory stays bounded by one block plus the (memory-mapped) vectors file; a tqdm 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,7 +39,18 @@ def ad_tower(model_dir: Path, info: dict, int8: bool = False, threads: int = 1) 
 
 
 def open_vectors(path: Path, n: int, dim: int, dtype: str):
-    return np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=(n, dim))
+    """A writable memmap of (n, dim), its blocks allocated up front: a full disk fails here with ENOSPC
+    instead of killing the process with SIGBUS when a page of the mapping is first written."""
+    from offline.publish.bundle_writer import enospc_for_tests
+
+    vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=(n, dim))
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(path)) from e
+    enospc_for_tests(path.parent)
+    return vectors
 
 
 def encode_blocks(tower: OnnxTower, blocks: Iterable[AdBlock], n_total: int, vectors, table_path: Path,

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from offline.data.catalog import iter_blocks, scan_catalog
+from offline.errors import PublishConflict
 from offline.export.model_dir import read_model_dir
 from offline.export.quantise import INT8_SCALE
-from offline.publish.bundle_writer import DEFAULT_KEEP, link_or_copy, new_staging_dir, publish
+from offline.publish.bundle_writer import DEFAULT_KEEP, enospc_for_tests, link_or_copy, publish, staging_dir
 from offline.publish.encode_catalog import ad_tower, encode_blocks, open_vectors
 from offline.publish.index_shards import (
     FLAT_MAX_ADS,  # noqa: F401 (re-exported: the size rule lives in index_shards)
@@ -32,7 +33,7 @@ from offline.publish.index_shards import (
     nlist_for,
     training_rows,
 )
-from service.bundle import INDEX_FILE, MANIFEST_NAME, VECTORS_FILE
+from service.bundle import CURRENT_NAME, INDEX_FILE, MANIFEST_NAME, VECTORS_FILE, read_current
 from service.runtime.index import dequantize
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def set_search_params(index, params: dict) -> None:
         faiss.ParameterSpace().set_index_parameters(index, ",".join(f"{k}={v}" for k, v in params.items()))
 
 
-def manifest_fields(info: dict, index_info: dict, parent: str | None = None) -> dict:
+def manifest_fields(info: dict, index_info: dict) -> dict:
     """Manifest content taken from an export's model.json and the index just built."""
     model_keys = ("base", "model_id", "recipe", "metrics", "query_prefix", "ad_prefix", "ad_separator", "query_max_len",
                   "ad_max_len", "dim", "versions")
@@ -120,19 +121,24 @@ def manifest_fields(info: dict, index_info: dict, parent: str | None = None) -> 
     metrics.setdefault("onnx_parity_max_abs_diff", info.get("parity_max_abs_diff", {}))
     return {"model": {k: info[k] for k in model_keys if k in info} | {"metrics": metrics},
             "encoders": info["encoders"], "heads": info["heads"], "calibration": info["calibration"],
-            "index": index_info, "parent_version": parent}
+            "index": index_info}
 
 
 def build_bundle(model_dir: str | Path, catalog_path: str | Path, bundles_root: str | Path,
                  factory: str | None = None, vectors_dtype: str = "float32", device: str = "auto",
                  keep: int = DEFAULT_KEEP, batch_size: int = 64, block_size: int = 8192, threads: int = 1,
-                 progress: bool = True) -> Path:
-    """Encode `catalog_path` with the model directory's ad tower, index it, publish a new bundle version."""
+                 progress: bool = True, force: bool = False) -> Path:
+    """Encode `catalog_path` with the model directory's ad tower, index it, publish a new bundle version.
+
+    The build replaces the version CURRENT named when it started. If another writer switched CURRENT in the
+    meantime (an update, say), `PublishConflict` and nothing is published, unless `force`: replace whatever
+    is current then.
+    """
     model_dir, catalog_path = Path(model_dir), Path(catalog_path)
+    parent = read_current(bundles_root)
     info = read_model_dir(model_dir)
     n = scan_catalog(catalog_path)
-    staging = new_staging_dir(bundles_root)
-    try:
+    with staging_dir(bundles_root) as staging:
         copy_model_files(model_dir, info, staging)
         vectors = open_vectors(staging / VECTORS_FILE, n, info["dim"], vectors_dtype)
         stats = encode_blocks(ad_tower(model_dir, info, threads=threads), iter_blocks(catalog_path, block_size), n,
@@ -140,13 +146,19 @@ def build_bundle(model_dir: str | Path, catalog_path: str | Path, bundles_root: 
         log.info("encoded %d ads in %.1fs (%.1f ads/s)", stats.n_encoded, stats.seconds, stats.ads_per_s)
         index_info = write_index(staging, vectors, factory, vectors_dtype, device)
         del vectors
-        fields = manifest_fields(info, index_info)
-        return publish(staging, fields, keep=keep)
-    except BaseException:
-        import shutil
+        return publish_build(staging, manifest_fields(info, index_info), bundles_root, parent, force, keep)
 
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+def publish_build(staging: Path, fields: dict, bundles_root: str | Path, parent: str | None, force: bool,
+                  keep: int) -> Path:
+    """Publish a full build that replaces `parent` (CURRENT when the build started): `PublishConflict`, naming
+    both versions, when another writer switched CURRENT meanwhile, unless `force`."""
+    try:
+        return publish(staging, fields, parent=parent, force=force, keep=keep)
+    except PublishConflict as e:
+        raise PublishConflict(f"{Path(bundles_root) / CURRENT_NAME}: moved from {parent} to {e.current} while "
+                              "this build ran; nothing published (build again, or pass --force to replace "
+                              "whatever is current)", current=e.current, expected=parent) from None
 
 
 def copy_model_files(src_dir: Path, info: dict, staging: Path) -> None:
@@ -166,7 +178,13 @@ def write_index(staging: Path, vectors, factory: str | None, vectors_dtype: str,
     t0 = time.perf_counter()
     index, used = build_index(vectors, factory, params, device, scale)
     log.info("built %s over %d ads on %s in %.1fs", factory, n, used, time.perf_counter() - t0)
-    faiss.write_index(index, str(staging / INDEX_FILE))
+    path = staging / INDEX_FILE
+    try:
+        with open(path, "wb") as f:  # through Python, so a full disk is an OSError, not a faiss RuntimeError
+            faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from e
+    enospc_for_tests(staging)
     return {"factory": factory, "metric": "ip", "search_params": params, "n_ads": n, "file": INDEX_FILE,
             "vectors_file": VECTORS_FILE, "vectors_dtype": vectors_dtype, "vectors_scale": scale,
             "device_built": used}

@@ -18,11 +18,11 @@ import numpy as np
 from offline.errors import CatalogError
 from offline.export.model_dir import read_model_dir
 from offline.export.quantise import quantize_vectors
-from offline.publish.bundle_writer import DEFAULT_KEEP, new_staging_dir, publish
+from offline.publish.bundle_writer import DEFAULT_KEEP, staging_dir
 from offline.publish.encode_catalog import open_vectors
-from offline.publish.index_build import copy_model_files, manifest_fields, write_index
+from offline.publish.index_build import copy_model_files, manifest_fields, publish_build, write_index
 from offline.publish.ray_encode import EncodedShards, EncoderSpec, encode_catalog_ray
-from service.bundle import VECTORS_FILE
+from service.bundle import VECTORS_FILE, read_current
 
 log = logging.getLogger(__name__)
 TABLE_BLOCK = 8192  # the single-process build's block size: the same Parquet row groups
@@ -97,9 +97,12 @@ def assemble(enc: EncodedShards, staging: Path, ads_name: str, vectors_dtype: st
 def build_bundle_ray(model_dir: str | Path, catalog: str, bundles_root: str | Path, factory: str | None = None,
                      vectors_dtype: str = "float32", device: str = "auto", keep: int = DEFAULT_KEEP,
                      actors: int = 1, threads_per_actor: int = 1, batch_size: int = 64,
-                     work_dir: str | Path | None = None, keep_work: bool = False, progress: bool = True) -> Path:
-    """Encode `catalog` (shards) on the running Ray cluster, index it, publish a new bundle version."""
+                     work_dir: str | Path | None = None, keep_work: bool = False, progress: bool = True,
+                     force: bool = False) -> Path:
+    """Encode `catalog` (shards) on the running Ray cluster, index it, publish a new bundle version; like
+    `index_build.build_bundle`, it replaces the CURRENT it started from (`PublishConflict` if that moved)."""
     model_dir, bundles_root = Path(model_dir), Path(bundles_root)
+    parent = read_current(bundles_root)
     info = read_model_dir(model_dir)
     spec = EncoderSpec.of_model_dir(info)
     work = Path(work_dir) if work_dir else default_work_dir(bundles_root, spec.digest)
@@ -108,16 +111,12 @@ def build_bundle_ray(model_dir: str | Path, catalog: str, bundles_root: str | Pa
     log.info("encoded %d ads on Ray in %.1fs (%d reused from %s)", enc.n_encoded_now, enc.seconds, enc.n_reused,
              work)
     check_unique_ids(enc)
-    staging = new_staging_dir(bundles_root)
-    try:
+    with staging_dir(bundles_root) as staging:
         copy_model_files(model_dir, info, staging)
         vectors = assemble(enc, staging, "ads.parquet", vectors_dtype, info["dim"])
         index_info = write_index(staging, vectors, factory, vectors_dtype, device)
         del vectors
-        version = publish(staging, manifest_fields(info, index_info), keep=keep)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        version = publish_build(staging, manifest_fields(info, index_info), bundles_root, parent, force, keep)
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return version

@@ -2,30 +2,31 @@
 
 Rows keep their stored vectors unless the ad text (title, description) changed; only new or changed ads
 go through the ad encoder. The index is rebuilt from the vectors (cheap next to encoding, and it keeps
-HNSW free of tombstones). The current version is only read, never written.
+HNSW free of tombstones). The current version is only read, never written. If another writer switches CURRENT
+first, the update is re-applied onto the new CURRENT (a rebase) rather than published over it.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from offline.data.catalog import AdBlock, iter_blocks, scan_catalog
-from offline.errors import CatalogError
-from offline.publish.bundle_writer import DEFAULT_KEEP, link_or_copy, new_staging_dir, publish
+from offline.errors import CatalogError, PublishConflict
+from offline.publish.bundle_writer import DEFAULT_KEEP, link_or_copy, publish, staging_dir
 from offline.publish.encode_catalog import encode_blocks, open_vectors
 from offline.publish.index_build import ANN_FACTORY, choose_factory, write_index
-from service.bundle import BundleError, current_version_dir, verify_files
+from service.bundle import CURRENT_NAME, BundleError, Manifest, current_version_dir, read_current, verify_files
 from service.runtime.index import dequantize
 from service.runtime.towers import OnnxTower
 
 log = logging.getLogger(__name__)
 AUTO_FACTORIES = ("Flat", ANN_FACTORY, "HNSW32")  # HNSW32: the size-based choice of earlier releases
+MAX_ATTEMPTS = 8  # tries before an update gives up on a CURRENT that other writers keep moving
 
 
 @dataclass
@@ -33,9 +34,43 @@ class UpdateResult:
     version_dir: Path
     n_ads: int
     n_reused: int
-    n_encoded: int
+    n_encoded: int  # ads the tower encoded, over all attempts (a rebase does not encode an ad twice)
     n_deleted: int
     unknown_deletes: list[str]
+    n_rebases: int = 0  # times CURRENT moved under this update and its changes were re-applied onto the new one
+
+
+# Makes the ad encoder for a version (its directory and manifest); anything with `encode_sorted` will do.
+TowerFactory = Callable[[Path, Manifest], object]
+
+
+class EncodedTexts:
+    """Ad vectors this update encoded, per encoder, so a rebase onto a version with the same ad encoder does not
+    encode them again. Wraps the tower's `encode_sorted`."""
+
+    def __init__(self) -> None:
+        self._by_encoder: dict[tuple, dict[str, np.ndarray]] = {}
+        self.n_encoded = 0
+
+    def tower(self, version_dir: Path, m: Manifest, threads: int,
+              tower_factory: TowerFactory | None = None) -> _CachedTower:
+        key = (m.files[m.encoders.ad.file("fp32")], m.files[m.tokenizer], m.model.ad_prefix, m.model.ad_max_len,
+               m.model.dim)
+        inner = (tower_factory(version_dir, m) if tower_factory is not None
+                 else OnnxTower.from_manifest(version_dir, m, "ad", threads=threads))
+        return _CachedTower(inner, self._by_encoder.setdefault(key, {}), self)
+
+
+class _CachedTower:
+    def __init__(self, tower, known: dict[str, np.ndarray], owner: EncodedTexts) -> None:
+        self.tower, self.known, self.owner = tower, known, owner
+
+    def encode_sorted(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        todo = sorted({t for t in texts if t not in self.known})
+        if todo:
+            self.known.update(zip(todo, self.tower.encode_sorted(todo, batch_size), strict=True))
+            self.owner.n_encoded += len(todo)
+        return np.stack([self.known[t] for t in texts])
 
 
 def read_delete_ids(path: str | Path) -> set[str]:
@@ -50,17 +85,18 @@ def read_delete_ids(path: str | Path) -> set[str]:
 def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = None,
                   delete_path: str | Path | None = None, factory: str | None = None, device: str = "auto",
                   keep: int = DEFAULT_KEEP, batch_size: int = 64, threads: int = 1,
-                  progress: bool = True, tower=None) -> UpdateResult:
+                  progress: bool = True, max_attempts: int = MAX_ATTEMPTS,
+                  tower_factory: TowerFactory | None = None) -> UpdateResult:
     """Publish CURRENT + upserts − deletes as a new version (re-encoding only new or changed ads).
 
-    `tower`: what encodes the changed ads (anything with `encode_sorted`, e.g. `ray_tower.RayAdTower`);
-    default: the bundle's own ad tower in this process."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    `tower_factory(version_dir, manifest)`: what encodes the changed ads (anything with `encode_sorted`, e.g.
+    `ray_tower.RayAdTower`); default: the bundle's own ad tower in this process.
 
+    If another writer switches CURRENT while this runs, the upserts and deletes are re-applied onto the new
+    CURRENT (its vectors reused, ads this update already encoded with the same encoder not encoded again) and
+    published from there; after `max_attempts` such rebases, `PublishConflict` and nothing is published.
+    """
     root = Path(bundles_root)
-    cur = current_version_dir(root)
-    m = verify_files(cur)
     deletes = read_delete_ids(delete_path) if delete_path else set()
     upserts: dict[str, tuple[str, str, float, float]] = {}
     if upsert_path:
@@ -70,6 +106,34 @@ def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = Non
     both = sorted(deletes & upserts.keys())
     if both:
         raise CatalogError(f"ad_id(s) both upserted and deleted: {both[:5]}")
+    encoded = EncodedTexts()
+    for attempt in range(max_attempts):
+        cur = current_version_dir(root)
+        try:
+            r = _update_once(root, cur, upserts, deletes, encoded, factory, device, keep, batch_size, threads,
+                             progress, tower_factory)
+        except PublishConflict as e:
+            log.info("CURRENT moved from %s to %s while this update ran: re-applying it there", cur.name, e.current)
+            continue
+        except (OSError, BundleError) as e:
+            if read_current(root) == cur.name:
+                raise
+            log.info("%s went away while read (%s) and CURRENT moved on: re-applying there", cur.name, e)
+            continue
+        r.n_rebases = attempt
+        return r
+    raise PublishConflict(f"{root / CURRENT_NAME}: kept moving, {max_attempts} attempts to apply this update lost to "
+                          "other writers; nothing published (run it again)", current=read_current(root))
+
+
+def _update_once(root: Path, cur: Path, upserts: dict, deletes: set[str], encoded: EncodedTexts,
+                 factory: str | None, device: str, keep: int, batch_size: int, threads: int,
+                 progress: bool, tower_factory: TowerFactory | None = None) -> UpdateResult:
+    """Apply the update onto the version `cur` and publish it if CURRENT still names `cur`."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    m = verify_files(cur)
     old = pq.ParquetFile(cur / m.index.ads_file)
     old_ids = pq.read_table(cur / m.index.ads_file, columns=["ad_id"]).column("ad_id")
     present = set(old_ids.filter(pc.is_in(old_ids, value_set=_arr(deletes))).to_pylist()) if deletes else set()
@@ -92,24 +156,19 @@ def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = Non
         reused[0] += int(have.sum())
         return have, dequantize(np.asarray(old_vecs[rows[have]]), m.index.vectors_scale)
 
-    staging = new_staging_dir(root)
-    try:
+    with staging_dir(root) as staging:
         for name in set(m.files) - {m.index.file, m.index.ads_file, m.index.vectors_file}:
             link_or_copy(cur / name, staging / name)
         vectors = open_vectors(staging / m.index.vectors_file, n, m.model.dim, m.index.vectors_dtype)
-        tower = tower or OnnxTower.from_manifest(cur, m, "ad", threads=threads)
-        stats = encode_blocks(tower, blocks, n, vectors, staging / m.index.ads_file, m.model.ad_separator,
-                              batch_size, reuse=reuse, progress=progress)
+        encode_blocks(encoded.tower(cur, m, threads, tower_factory), blocks, n, vectors, staging / m.index.ads_file,
+                      m.model.ad_separator, batch_size, reuse=reuse, progress=progress)
         if factory is None:
             factory = choose_factory(n)[0] if m.index.factory in AUTO_FACTORIES else m.index.factory
         index_info = write_index(staging, vectors, factory, m.index.vectors_dtype, device)
         del vectors
         fields = m.model_dump(exclude={"bundle_version", "created_at", "files", "parent_version", "index"})
-        version = publish(staging, fields | {"index": index_info, "parent_version": m.bundle_version}, keep=keep)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return UpdateResult(version, n, reused[0], stats.n_encoded, len(present), unknown)
+        version = publish(staging, fields | {"index": index_info}, parent=cur.name, keep=keep)
+    return UpdateResult(version, n, reused[0], encoded.n_encoded, len(present), unknown)
 
 
 def _arr(values):

@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service.api import errors
+from service.api.admission import AdmissionGate
 from service.api.fast_rank import FastRank
 from service.api.middleware import BodyLimit, RequestMetrics
+from service.api.request_context import RequestContext
 from service.api.routes import admin, health, rank
 from service.metrics import Metrics
+from service.ranker.admission import AdmissionQueue
 from service.ranker.ranker import Ranker
 from service.settings import Settings
 
@@ -53,8 +56,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     if settings.reload_enabled:
         app.include_router(admin.router)
+    # Outermost last: request id → metrics → body limit (the body is read, not parsed) → admission → /rank
     if settings.fast_rank_path:
         app.add_middleware(FastRank, state=app.state)
+    admission = AdmissionQueue(settings.max_concurrency, settings.queue_budget_ms / 1000, settings.max_inflight,
+                               settings.queue_target_ms / 1000, settings.queue_interval_ms / 1000)
+    app.state.admission = admission
+    app.add_middleware(AdmissionGate, queue=admission, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(RequestContext, state=app.state, access_log_enabled=settings.access_log)
     return app

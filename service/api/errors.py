@@ -24,11 +24,13 @@ STATUS = {
     ErrorKind.BUNDLE: 409,
     ErrorKind.BACKEND: 500,
 }
+RETRY_AFTER_S = b"1"  # seconds; overload clears within a second or it is not a burst, and clients back off
 _FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w\[\]\.]*): ")
 
 
 def error_response(exc: ServiceError) -> OrjsonResponse:
-    headers = {"Retry-After": "1"} if exc.kind in (ErrorKind.OVERLOADED, ErrorKind.UNAVAILABLE) else None
+    retryable = exc.kind in (ErrorKind.OVERLOADED, ErrorKind.UNAVAILABLE)
+    headers = {"Retry-After": RETRY_AFTER_S.decode()} if retryable else None
     if exc.kind is ErrorKind.UNAUTHORIZED:
         headers = {"WWW-Authenticate": "Bearer"}
     return OrjsonResponse({"error": exc.message, "error_type": exc.kind.value, "field": exc.field},

@@ -18,6 +18,7 @@ from service.api.errors import error_response, from_errors
 from service.api.middleware import read_body
 from service.api.routes.rank import to_body, to_query
 from service.errors import ErrorKind, ServiceError, invalid
+from service.logs import note_bundle_version
 from service.schemas import RankRequest
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class FastRank:
             ranker, settings = self.state.ranker, self.state.settings
             outcome = await ranker.rank(to_query(request, settings))
             ranker.metrics.observe_stages(outcome.timings_s)
+            note_bundle_version(outcome.bundle_version)
             payload = orjson.dumps(to_body(request.query, outcome), option=orjson.OPT_SERIALIZE_NUMPY)
             return 200, [_JSON, (b"content-length", str(len(payload)).encode())], payload
         except ServiceError as exc:

@@ -81,6 +81,8 @@ class RequestMetrics:
     def __init__(self, app, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._histograms: dict = {}
+        self._counters: dict = {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -99,5 +101,18 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(endpoint, str(status)).inc()
+            self._histogram(endpoint).observe(time.perf_counter() - start)
+            self._counter(endpoint, status).inc()
+
+    # prometheus_client's `labels()` costs several µs a call: the label children are looked up once
+    def _histogram(self, endpoint: str):  # noqa: ANN202
+        child = self._histograms.get(endpoint)
+        if child is None:
+            child = self._histograms[endpoint] = self.metrics.request_seconds.labels(endpoint)
+        return child
+
+    def _counter(self, endpoint: str, status: int):  # noqa: ANN202
+        child = self._counters.get((endpoint, status))
+        if child is None:
+            child = self._counters[(endpoint, status)] = self.metrics.requests.labels(endpoint, str(status))
+        return child

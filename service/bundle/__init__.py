@@ -35,12 +35,12 @@ from service.bundle.manifest import (
     ad_text,
     load_manifest,
 )
-from service.bundle.verify import verify_checksums, verify_files
+from service.bundle.verify import verify_checksums, verify_contents, verify_files
 
 __all__ = [
     "AD_COLUMNS", "ADS_TABLE_FILE", "CURRENT_NAME", "FORMAT_VERSION", "INDEX_FILE", "MANIFEST_NAME",
     "TOKENIZER_FILE", "VECTORS_FILE", "BundleError", "Calibration", "CosParams", "EncoderFiles", "Encoders",
     "Heads", "IndexInfo", "Manifest", "ModelInfo", "ResHeadRef", "ad_text", "current_version_dir",
-    "load_manifest", "read_current", "resolve", "sha256_file", "verify_checksums", "verify_files",
+    "load_manifest", "read_current", "resolve", "sha256_file", "verify_checksums", "verify_contents", "verify_files",
     "version_dirs", "version_seq",
 ]

@@ -48,7 +48,7 @@ def read_current(root: str | Path) -> str | None:
         return None
     name = path.read_text(encoding="utf-8").strip()
     if version_seq(name) is None:
-        raise BundleError(f"{path}: does not name a version directory (got {name[:80]!r})", path)
+        raise BundleError(f"{path}: does not name a version directory (got {name[:80]!r})", path, reason="manifest")
     return name
 
 
@@ -68,12 +68,13 @@ def resolve(root_or_version_dir: str | Path) -> Path:
     """A version directory as given (it has a manifest) or the current one of a bundle root."""
     path = Path(root_or_version_dir)
     if not path.is_dir():
-        raise BundleError(f"{path}: no such directory", path)
+        raise BundleError(f"{path}: no such directory", path, reason="missing_file")
     if (path / MANIFEST_NAME).exists():
         return path
     if (path / CURRENT_NAME).exists():
         return current_version_dir(path)
     if version_seq(path.name) is not None or path.name.startswith(".tmp-"):
-        raise BundleError(f"{path / MANIFEST_NAME}: missing (a half-written or damaged bundle)", path / MANIFEST_NAME)
+        raise BundleError(f"{path / MANIFEST_NAME}: missing (a half-written or damaged bundle)", path / MANIFEST_NAME,
+                          reason="manifest")
     raise BundleError(f"{path}: neither a bundle version (no {MANIFEST_NAME}) nor a bundle root (no {CURRENT_NAME})",
                       path)

@@ -173,14 +173,14 @@ def load_manifest(version_dir: str | Path) -> Manifest:
     """Read and validate `manifest.json`; a missing or invalid one raises `BundleError` naming the file."""
     path = Path(version_dir) / MANIFEST_NAME
     if not path.is_file():
-        raise BundleError(f"{path}: missing (not a bundle, or a half-written one)", path)
+        raise BundleError(f"{path}: missing (not a bundle, or a half-written one)", path, reason="manifest")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{path}: unreadable manifest ({e})", path) from e
+        raise BundleError(f"{path}: unreadable manifest ({e})", path, reason="manifest") from e
     try:
         return Manifest.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "(root)"
-        raise BundleError(f"{path}: invalid manifest at {where}: {first['msg']}", path) from e
+        raise BundleError(f"{path}: invalid manifest at {where}: {first['msg']}", path, reason="manifest") from e

@@ -6,12 +6,14 @@ No ONNX Runtime or FAISS here: the checks that open the models (and the test que
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 
 from service.bundle.errors import BundleError
-from service.bundle.layout import sha256_file, version_seq
+from service.bundle.hashing import Hasher, hash_here
+from service.bundle.layout import version_seq
 from service.bundle.manifest import AD_COLUMNS, Manifest, load_manifest
 
 
@@ -19,22 +21,32 @@ def verify_files(version_dir: str | Path) -> Manifest:
     """Validate a version directory's files (use `resolve` for a bundle root) and return its manifest."""
     d = Path(version_dir)
     manifest = load_manifest(d)
-    if version_seq(d.name) is not None and manifest.bundle_version != d.name:
-        raise BundleError(f"{d / 'manifest.json'}: bundle_version {manifest.bundle_version!r} does not match the "
-                          f"directory name {d.name!r}", d / "manifest.json")
-    verify_checksums(d, manifest)
-    _check_vectors(d, manifest)
-    _check_ads_table(d, manifest)
+    verify_contents(d, manifest)
     return manifest
 
 
-def verify_checksums(d: Path, manifest: Manifest) -> None:
-    for name, digest in manifest.files.items():
+def verify_contents(d: Path, manifest: Manifest, skip_hash: Collection[str] = (), hasher: Hasher = hash_here) -> None:
+    """Every check of `verify_files` but reading the manifest. `skip_hash` names files whose content is known
+    good another way (the service serves them from memory already); they must still be there."""
+    if version_seq(d.name) is not None and manifest.bundle_version != d.name:
+        raise BundleError(f"{d / 'manifest.json'}: bundle_version {manifest.bundle_version!r} does not match the "
+                          f"directory name {d.name!r}", d / "manifest.json", reason="manifest")
+    verify_checksums(d, manifest, skip_hash, hasher)
+    _check_vectors(d, manifest)
+    _check_ads_table(d, manifest)
+
+
+def verify_checksums(d: Path, manifest: Manifest, skip_hash: Collection[str] = (), hasher: Hasher = hash_here) -> None:
+    """Every listed file present (checked first, cheaply), then the sha256 of those not in `skip_hash`."""
+    for name in manifest.files:
         path = d / name
         if not path.is_file():
-            raise BundleError(f"{path}: missing (listed in the manifest)", path)
-        if sha256_file(path) != digest:
-            raise BundleError(f"{path}: sha256 mismatch (corrupted or truncated)", path)
+            raise BundleError(f"{path}: missing (listed in the manifest)", path, reason="missing_file")
+    todo = [d / name for name in manifest.files if name not in skip_hash]
+    digests = hasher(todo)
+    for path in todo:
+        if digests[path] != manifest.files[path.name]:
+            raise BundleError(f"{path}: sha256 mismatch (corrupted or truncated)", path, reason="checksum")
 
 
 def _check_vectors(d: Path, m: Manifest) -> None:
@@ -42,10 +54,11 @@ def _check_vectors(d: Path, m: Manifest) -> None:
     try:
         vecs = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise BundleError(f"{path}: unreadable vectors ({e})", path) from e
+        raise BundleError(f"{path}: unreadable vectors ({e})", path, reason="unreadable") from e
     want = (m.index.n_ads, m.model.dim)
     if vecs.shape != want:
-        raise BundleError(f"{path}: shape {vecs.shape}, manifest says {want} (n_ads, dim)", path)
+        raise BundleError(f"{path}: shape {vecs.shape}, manifest says {want} (n_ads, dim)", path,
+                          reason="dimensions")
     if vecs.dtype != np.dtype(m.index.vectors_dtype):
         raise BundleError(f"{path}: dtype {vecs.dtype}, manifest says {m.index.vectors_dtype}", path)
 
@@ -58,7 +71,7 @@ def _check_ads_table(d: Path, m: Manifest) -> None:
     try:
         table = pq.read_table(path, columns=list(AD_COLUMNS))
     except Exception as e:  # pyarrow raises several types for a bad file or a missing column
-        raise BundleError(f"{path}: unreadable ad table ({e})", path) from e
+        raise BundleError(f"{path}: unreadable ad table ({e})", path, reason="unreadable") from e
     if table.num_rows != m.index.n_ads:
         raise BundleError(f"{path}: {table.num_rows} rows, manifest says n_ads={m.index.n_ads}", path)
     ids = table.column("ad_id")

@@ -2,6 +2,12 @@
 
 Loading is a straight line that fails loudly: verify (checksums, dims, ids) → open runtimes → warm-up
 (a tiny encode + search + head). Any failure raises `BundleError` naming the file, and nothing is swapped.
+
+Loaded beside the bundle being served (`previous`), a version takes over the parts whose files have the same
+digests (see `model_parts`): no new ONNX session, and the query cache comes along when the query tower does.
+Files that are the very ones `previous` verified (same inode, size and mtime: `index update` hard-links the
+files it does not change) are not hashed again; the others are hashed in a helper process at the lowest
+CPU priority.
 """
 
 from __future__ import annotations
@@ -13,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from service.bundle import BundleError, Manifest, verify_files
+from service.bundle import BundleError, Manifest, load_manifest, verify_contents
+from service.bundle.hashing import hash_here, hash_low_priority
+from service.ranker.model_parts import ModelParts
 from service.ranker.query_cache import QueryCache
-from service.runtime.heads import ResHead, calibrate, cos_logits
+from service.runtime.heads import calibrate, cos_logits
 from service.runtime.index import AdIndex, AdVectors
-from service.runtime.onnx_model import OnnxModel
 from service.runtime.providers import faiss_gpus, ort_providers
-from service.runtime.towers import OnnxTower
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,10 +50,20 @@ class AdTable:
                    table.column("p_click").to_numpy().astype(np.float64), {a: i for i, a in enumerate(ids)})
 
 
+FileStamp = tuple[str, int, int, int, int]  # (sha256, st_dev, st_ino, st_size, st_mtime_ns)
+WARM_UP_QUERIES = 32  # recent cached query vectors searched on a new index before it is swapped in
+
+
+def _stamp(path: Path, digest: str) -> FileStamp:
+    st = path.stat()
+    return digest, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 class LoadedBundle:
     """Everything a request needs from one bundle version. Immutable after `load`; safe across threads."""
 
-    def __init__(self, version_dir: Path, manifest: Manifest, settings: Settings) -> None:
+    def __init__(self, version_dir: Path, manifest: Manifest, settings: Settings,
+                 previous: LoadedBundle | None = None) -> None:
         d, m, s = version_dir, manifest, settings
         self.version_dir = d
         self.manifest = m
@@ -56,43 +72,65 @@ class LoadedBundle:
         self.ad_separator = m.model.ad_separator
         providers = ort_providers(s.device)
         self.providers = providers
-
-        def tower(route: str) -> OnnxTower:
-            return OnnxTower.from_manifest(d, m, route, s.encoder_precision == "int8", s.ort_intra_op_threads,
-                                           providers, s.ort_inter_op_threads)
-
-        query, ad = tower("query"), tower("ad")
+        self.model = ModelParts.open(d, m, s, providers, previous.model if previous else None)
+        query, ad = self.model.tower("query"), self.model.tower("ad")
         self.query_tokenizer, self.query_encoder = query.text, query.encoder
         self.ad_tokenizer, self.ad_encoder = ad.text, ad.encoder
         self.cos = (m.heads.cos.scale, m.heads.cos.bias)
-        self.res = None
-        if m.heads.res is not None:
-            self.res = ResHead(OnnxModel(d / m.heads.res.file, providers, s.ort_intra_op_threads,
-                                         s.ort_inter_op_threads, ("q", "a")))
+        self.res = self.model.res
         c = m.calibration
         if c.head == "res" and self.res is None:
-            raise BundleError(f"{d / 'manifest.json'}: calibration uses the res head, but heads.res is null", d)
+            raise BundleError(f"{d / 'manifest.json'}: calibration uses the res head, but heads.res is null", d,
+                              reason="manifest")
         self.calibration = c
         self.index = AdIndex(d / m.index.file, self.dim, m.index.n_ads, dict(m.index.search_params),
                              faiss_gpus(s.device))
         self.vectors = AdVectors(d / m.index.vectors_file, self.dim, m.index.n_ads, m.index.vectors_dtype,
                                  m.index.vectors_scale)
         self.ads = AdTable.read(d / m.index.ads_file)
-        self.query_cache = QueryCache(s.query_cache_size)
+        # Cached query vectors stay valid exactly when the query tower is the same one.
+        carry = previous is not None and "query" in self.model.reused
+        self.query_cache = previous.query_cache if carry else QueryCache(s.query_cache_size)
+        self.verified: dict[str, FileStamp] = {}  # files of this version whose content is known to match
+        self.hashed: list[str] = []  # the files `load` computed the sha256 of (the others were known already)
 
     @classmethod
-    def load(cls, version_dir: Path, settings: Settings) -> LoadedBundle:
-        """Verify, open and warm up a bundle version; raises `BundleError` naming the bad file."""
+    def load(cls, version_dir: Path, settings: Settings, previous: LoadedBundle | None = None) -> LoadedBundle:
+        """Verify, open and warm up a bundle version; raises `BundleError` naming the bad file. Beside a
+        `previous` bundle, only what differs from it is hashed (in a helper at low priority) and opened."""
         t0 = time.perf_counter()
-        manifest = verify_files(version_dir)
+        d = version_dir
+        manifest = load_manifest(d)
         try:
-            bundle = cls(version_dir, manifest, settings)
-        except (ValueError, RuntimeError, OSError, KeyError) as exc:
-            raise BundleError(f"{version_dir}: {exc}", version_dir) from exc
-        bundle.warm_up()
-        log.info("loaded bundle %s (%d ads, %s) in %.2fs", bundle.version, bundle.size,
-                 "GPU" if bundle.index.on_gpu else "CPU", time.perf_counter() - t0)
+            # Even a file whose part is taken over from memory is checked (unless it is the very file verified
+            # before): a damaged copy on disk would otherwise surface only when the service restarts.
+            known = previous.verified_copies(d, manifest) if previous is not None else {}
+            verify_contents(d, manifest, set(known), hash_low_priority if previous is not None else hash_here)
+            bundle = cls(d, manifest, settings, previous)
+            bundle.hashed = sorted(set(manifest.files) - set(known))
+            bundle.verified = known | {name: _stamp(d / name, manifest.files[name]) for name in bundle.hashed}
+        except BundleError:
+            raise
+        except Exception as exc:  # ORT, FAISS and pyarrow raise many types for a bad file; each is a refusal
+            raise BundleError(f"{d}: {exc}", d, reason="unreadable") from exc
+        bundle.warm_up(bundle.query_cache.recent(WARM_UP_QUERIES) if previous is not None else [])
+        log.info("loaded bundle %s (%d ads, %s) in %.2fs; took over from %s: %s", bundle.version, bundle.size,
+                 "GPU" if bundle.index.on_gpu else "CPU", time.perf_counter() - t0,
+                 previous.version if previous else "-", ", ".join(sorted(bundle.model.reused)) or "nothing")
         return bundle
+
+    def verified_copies(self, d: Path, m: Manifest) -> dict[str, FileStamp]:
+        """Files of version `d` that are the very files this bundle verified (same digest, inode, size, mtime)."""
+        mine = set(self.verified.values())
+        out = {}
+        for name, digest in m.files.items():
+            try:
+                stamp = _stamp(d / name, digest)
+            except OSError:
+                continue  # missing: verify_checksums names it
+            if stamp in mine:
+                out[name] = stamp
+        return out
 
     @property
     def size(self) -> int:
@@ -128,8 +166,10 @@ class LoadedBundle:
             logits = cos_logits(q, ads, *self.cos)
         return calibrate(logits, self.calibration)
 
-    def warm_up(self) -> None:
-        """A tiny encode + search + head, as readiness requires; errors become `BundleError`."""
+    def warm_up(self, queries: list[np.ndarray] | None = None) -> None:
+        """A tiny encode + search + head, as readiness requires, then a search of each of `queries` (recent
+        query vectors: the index pages real traffic needs are touched before the swap); errors become
+        `BundleError`."""
         try:
             q, _, _ = self.encode_queries(["warm up"])
             self.ad_encoder(*self.ad_tokenizer(["warm up ad"]))
@@ -138,9 +178,12 @@ class LoadedBundle:
                 rel = self.relevance(q[0], self.vectors.rows(ids[0][ids[0] >= 0]))
                 if not np.isfinite(rel).all():
                     raise ValueError("non-finite relevance on the warm-up query")
-        except (ValueError, RuntimeError) as exc:
-            raise BundleError(f"{self.version_dir}: warm-up failed: {exc}", self.version_dir) from exc
+                if queries:
+                    _, ids = self.index.search(np.stack(queries), min(100, self.size))
+                    self.vectors.rows(np.unique(ids[ids >= 0]))
+        except Exception as exc:  # ORT raises its own types (not RuntimeError) for, e.g., a head of another width
+            raise BundleError(f"{self.version_dir}: warm-up failed: {exc}", self.version_dir, reason="warm_up") from exc
 
     def close(self) -> None:
-        """Drop runtime handles (ORT sessions, FAISS index) so their memory goes back."""
-        self.query_cache.clear()
+        """Drop this bundle's references (a query cache taken over by the next bundle lives on there)."""
+        self.query_cache = QueryCache(0)

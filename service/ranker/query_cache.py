@@ -1,4 +1,5 @@
-"""A thread-safe LRU cache of query vectors, one per loaded bundle (so a swap never serves stale vectors)."""
+"""A thread-safe LRU cache of query vectors. A bundle version with another query tower starts with a cache of its
+own (a swap never serves stale vectors); one that takes the query tower over takes the cache over with it."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ class QueryCache:
             self._data.move_to_end(key)
             while len(self._data) > self.capacity:
                 self._data.popitem(last=False)
+
+    def recent(self, n: int) -> list[np.ndarray]:
+        """The `n` most recently used vectors, newest first (a new index is warmed with them before a swap)."""
+        with self._lock:
+            out = []
+            for vec in reversed(self._data.values()):
+                if len(out) >= n:
+                    break
+                out.append(vec)
+            return out
 
     def clear(self) -> None:
         with self._lock:

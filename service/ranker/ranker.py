@@ -1,18 +1,23 @@
 """The ranker: the bundle being served, admission control, worker threads, and atomic bundle swaps.
 
 Requests hold a lease on the bundle snapshot they started with, so a swap never pulls a bundle out
-from under a request; the old bundle is closed when its last lease ends.
+from under a request; the old bundle is closed when its last lease ends. A new version is loaded beside the
+served one on a low-priority thread (`low_priority`), taking over the encoders it shares with it
+(`model_parts`), and swapped in only once it is verified, opened and warm. A refused version is remembered
+(not retried every poll) until CURRENT names another one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from service.bundle import BundleError, read_current, resolve
@@ -20,8 +25,11 @@ from service.errors import ErrorKind, ServiceError
 from service.metrics import Metrics
 from service.ranker.batcher import QueryBatcher
 from service.ranker.loaded import LoadedBundle
+from service.ranker.low_priority import LOADER_NICE, run_low_priority
 from service.ranker.pipeline import query_vector, rank, rank_with_query_vector
 from service.ranker.types import RankOutcome, RankQuery
+from service.runtime.onnx_model import CPU
+from service.runtime.providers import ort_providers
 from service.settings import Settings
 from service.thread_cpu import BATCHER_THREAD_PREFIX, WORKER_THREAD_PREFIX
 
@@ -93,32 +101,68 @@ class Ranker:
         """Load `target` (default: what settings.bundles resolves to now) beside the current bundle and
         swap it in. A bundle that fails verification or warm-up raises `BundleError`; the old one stays."""
         with self._reload_lock:
-            version_dir = resolve(target or self.settings.bundles).resolve()
+            where = Path(target or self.settings.bundles)
+            try:
+                version_dir = resolve(where).resolve()
+            except BundleError as exc:
+                self._refuse(where.name, exc)
+                raise
             current = self._serving
             if current is not None and current.bundle.version_dir == version_dir:
                 return ReloadResult(False, current.bundle.version, str(version_dir))
+            previous = current.bundle if current is not None else None
             try:
-                new = LoadedBundle.load(version_dir, self.settings)
+                if previous is None:  # nothing to protect: load at full speed
+                    new = LoadedBundle.load(version_dir, self.settings)
+                else:
+                    new = run_low_priority(partial(LoadedBundle.load, version_dir, self.settings, previous),
+                                           LOADER_NICE if self._loader_may_be_niced() else 0)
             except BundleError as exc:
-                self.refused[version_dir.name] = str(exc)
-                self.metrics.reloads.labels("refused").inc()
+                self._refuse(version_dir.name, exc)
                 raise
             self._serving = Serving(new, self.settings, self.metrics)  # the atomic swap: one reference
+            self.refused.pop(version_dir.name, None)
             self.metrics.bundle_loaded(new.version, new.size, "gpu" if new.index.on_gpu else "cpu")
             self.metrics.reloads.labels("loaded").inc()
+            reused = new.model.reused
+            how = "same_model" if reused == frozenset(new.model.keys) else "new_model" if not reused else "partly_new"
+            how = how if previous is not None else "startup"
             if current is not None:
                 current.retire()
             # A full collection walks every tracked object: with a 1M-ad table that is a 30-70 ms stall on a
             # request thread at random moments (the p99.9). Objects alive now live until the next reload, so
             # they move to the permanent generation, which the collector skips.
             gc.freeze()
-            log.info("serving bundle %s from %s", new.version, version_dir)
+            self.metrics.record_bundle_event("loaded", new.version, how, f"serving bundle {new.version} from "
+                                             f"{version_dir} ({how})")
             return ReloadResult(True, new.version, str(version_dir))
 
+    def _loader_may_be_niced(self) -> bool:
+        """Whether the loading thread starts no threads that serving will use (see `low_priority`)."""
+        s = self.settings
+        return s.ort_intra_op_threads == 1 and ort_providers(s.device) == CPU
+
+    def _refuse(self, name: str, exc: BundleError) -> None:
+        self.refused[name] = str(exc)
+        self.metrics.reloads.labels("refused").inc()
+        serving = self._serving
+        self.metrics.record_bundle_event("refused", name, exc.reason, f"refused bundle {name} ({exc.reason}), still "
+                                         f"serving {serving.bundle.version if serving else 'nothing'}: {exc}")
+
     def check_current(self) -> ReloadResult | None:
-        """Reload when the root's CURRENT names a version other than the one served (and not refused)."""
+        """Reload when the root's CURRENT names a version other than the one served. A refused version is
+        not tried again while CURRENT still names it."""
         root = Path(self.settings.bundles)
-        name = read_current(root) if (root / "CURRENT").exists() else None
+        if not (root / "CURRENT").exists():
+            return None
+        try:
+            name = read_current(root)
+        except BundleError as exc:  # a garbled pointer: refused once, like a bad version
+            if "CURRENT" not in self.refused:
+                self._refuse("CURRENT", exc)
+            return None
+        for old in [n for n in self.refused if n != name]:
+            del self.refused[old]  # CURRENT moved on: a later return to that name is tried afresh
         serving = self._serving
         if name is None or name in self.refused or (serving and serving.bundle.version_dir.name == name):
             return None
@@ -133,8 +177,8 @@ class Ranker:
                 result = await asyncio.to_thread(self.check_current)
                 if result and result.changed:
                     log.info("CURRENT changed: now serving %s", result.bundle_version)
-            except BundleError as exc:
-                log.error("refused new bundle, keeping the old one: %s", exc)
+            except BundleError:
+                pass  # logged and counted by reload; the old bundle keeps serving
             except Exception:  # the watcher must survive anything, e.g. a racing file system
                 log.exception("bundle watcher error")
 
@@ -193,7 +237,9 @@ class Ranker:
             self._observe(outcome)
             return outcome
         try:
-            fut = asyncio.get_running_loop().run_in_executor(self._executor, self._run, serving, req)
+            # in the request's context, so the worker thread's log records carry its request id
+            fut = asyncio.get_running_loop().run_in_executor(self._executor, contextvars.copy_context().run,
+                                                             self._run, serving, req)
         except BaseException:
             serving.batcher.withdraw()
             self._done(serving)

@@ -109,10 +109,10 @@ def _check_onnx(d: Path, m: Manifest) -> None:
     for name in filter(None, towers):
         _check_io(d / name, {"input_ids", "attention_mask"}, "embedding", m.model.dim)
     if m.heads.res is not None:
-        _check_io(d / m.heads.res.file, {"q", "a"}, "logit", None)
+        _check_io(d / m.heads.res.file, {"q", "a"}, "logit", None, input_dim=m.model.dim)
 
 
-def _check_io(path: Path, inputs: set[str], output: str, dim: int | None) -> None:
+def _check_io(path: Path, inputs: set[str], output: str, dim: int | None, input_dim: int | None = None) -> None:
     try:
         sess = make_session(path)
     except Exception as e:  # ORT raises its own exception types for bad or truncated models
@@ -124,7 +124,12 @@ def _check_io(path: Path, inputs: set[str], output: str, dim: int | None) -> Non
                           f"[{output!r}]", path)
     last = outs[output][-1] if outs[output] else None
     if dim is not None and isinstance(last, int) and last != dim:
-        raise BundleError(f"{path}: output dim {last}, manifest says dim={dim}", path)
+        raise BundleError(f"{path}: output dim {last}, manifest says dim={dim}", path, reason="dimensions")
+    for i in sess.get_inputs():  # a head of another width loads fine and fails only on the first request
+        width = i.shape[-1] if i.shape else None
+        if input_dim is not None and isinstance(width, int) and width != input_dim:
+            raise BundleError(f"{path}: input {i.name!r} has width {width}, manifest says dim={input_dim}", path,
+                              reason="dimensions")
 
 
 def _check_tokenizer(d: Path, m: Manifest) -> None:

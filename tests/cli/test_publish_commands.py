@@ -69,3 +69,47 @@ def test_evaluate_refuses_bad_options_in_one_line(model_dir: Path, tmp_path: Pat
     assert_one_line_error(r, "nope")
     r = runner.invoke(app, ["evaluate", "--model", str(tmp_path), "--data", str(tmp_path)])
     assert_one_line_error(r, "model.json")
+
+
+def _write_qadsm_split(path: Path, seed: int) -> None:
+    """A made-up QADSM-format split: each query's own words make its Good ad, another query's its Bad one."""
+    import random
+
+    from tests.utils.bundles import WORDS
+
+    rnd = random.Random(seed)
+    lines = []
+    for _ in range(30):
+        q, other = rnd.sample(WORDS, 2), rnd.sample(WORDS, 2)
+        lines.append(f"{' '.join(q)}\t{q[0]} {q[1]} shop\t{' '.join(q)} online\tGood")
+        lines.append(f"{' '.join(q)}\t{other[0]} {other[1]}\t{' '.join(other)} kaufen\tBad")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_evaluate_scores_an_export_and_records_the_figures_in_its_model_json(model_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from offline.data.qadsm import read_split
+    from offline.evaluation.exported import ExportedStudent
+    from offline.export.model_dir import read_model_dir
+
+    data = tmp_path / "qadsm"
+    data.mkdir()
+    _write_qadsm_split(data / "dev.txt", 1)
+    _write_qadsm_split(data / "test.txt", 2)
+    model = shutil.copytree(model_dir, tmp_path / "model")
+    files_before = read_model_dir(model)["files"]
+    r = runner.invoke(app, ["evaluate", "--model", str(model), "--data", str(data), "--out", str(tmp_path / "rep"),
+                            "--record"])
+    assert r.exit_code == 0, r.output
+    recorded = read_model_dir(model)["metrics"]["qadsm_test"]  # digests still match: only model.json changed
+    assert read_model_dir(model)["files"] == files_before
+    test = read_split(data, "test")
+    expected = roc_auc_score(test.label, ExportedStudent(model).logits(test))
+    assert recorded["roc_auc"] == json.loads((tmp_path / "rep" / "evaluate.json").read_text())["roc_auc"]
+    assert np.isclose(recorded["roc_auc"], expected, atol=1e-6)
+    assert f"{expected:.4f}" in r.output and recorded["head"] in ("cos", "res")

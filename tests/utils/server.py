@@ -11,14 +11,16 @@ import uvicorn
 
 from common.net import free_port
 from service.api.app import create_app
+from service.api.server import uvicorn_options
 from service.settings import Settings
 
 
 @contextlib.contextmanager
 def running_server(settings: Settings) -> Iterator[tuple[str, uvicorn.Server]]:
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=10)
+    # the serve command's connection limits and protocol; logging stays pytest's (caplog reads the records)
+    options = {**uvicorn_options(settings, "warning"), "log_config": None, "timeout_graceful_shutdown": 10}
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from service.api.responses import OrjsonResponse
 from service.errors import invalid
+from service.logs import note_bundle_version
 from service.ranker.types import AdInput, RankOutcome, RankQuery
 from service.schemas import ErrorBody, RankRequest, RankResponse
 from service.settings import Settings
@@ -18,7 +19,9 @@ _ERRORS = {
     400: {"model": ErrorBody, "description": "body is not JSON"},
     413: {"model": ErrorBody, "description": "body over the size limit"},
     422: {"model": ErrorBody, "description": "a field is invalid; the message names it"},
-    429: {"model": ErrorBody, "description": "overloaded: too many requests in flight; retry"},
+    429: {"model": ErrorBody, "description": "overloaded: too many requests in flight, or a wait for a slot "
+                                             "predicted over the queue budget (or X-Request-Timeout-Ms); retry "
+                                             "after Retry-After"},
     503: {"model": ErrorBody, "description": "no bundle loaded, or shutting down"},
 }
 
@@ -63,4 +66,5 @@ def to_body(query: str, out: RankOutcome) -> dict:
 async def rank(body: RankRequest, ranker: RankerDep, settings: SettingsDep) -> OrjsonResponse:
     outcome = await ranker.rank(to_query(body, settings))
     ranker.metrics.observe_stages(outcome.timings_s)
+    note_bundle_version(outcome.bundle_version)
     return OrjsonResponse(to_body(body.query, outcome))

@@ -94,3 +94,31 @@ def test_write_report_replaces_files_whole(tmp_path):
     assert [p.name for p in paths] == ["x.json", "x.md", "x_latency_vs_rate.png", "x_latency_hist.png"]
     assert json.loads((tmp_path / "x.json").read_text())["runs"][0]["ok"] == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_writes_the_timeline_with_the_events_of_the_event_file(echo, tmp_path):
+    import threading
+    import time
+
+    from cli.app import app
+
+    _, url = echo(delay=lambda i: 0.002)
+    out, events = tmp_path / "lt", tmp_path / "events.txt"
+
+    def mark() -> None:
+        with events.open("a", encoding="utf-8") as f:
+            f.write(f"{time.time():.3f} index update\n")
+
+    marker = threading.Timer(1.0, mark)
+    marker.start()
+    res = CliRunner().invoke(app, ["loadtest", "--url", url, "--rate", "50", "--duration", "2", "--warmup", "0",
+                                   "--out", str(out), "--quiet", "--event-file", str(events)])
+    marker.join()
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "loadtest.json").read_text())["runs"][0]
+    rows = run["timeline"]["seconds"]
+    assert sum(r["sent"] for r in rows) == run["sent"] == 100 and sum(r["ok"] for r in rows) == run["ok"]
+    assert [(e["label"], e["source"]) for e in run["timeline"]["events"]] == [("index update", "marked")]
+    assert 0.3 < run["timeline"]["events"][0]["t"] < 2.0
+    assert (out / "loadtest_timeline.png").stat().st_size > 1000
+    assert "index update" in (out / "loadtest.md").read_text()

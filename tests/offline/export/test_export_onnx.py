@@ -119,3 +119,26 @@ def test_qadsm_eval_matches_sklearn_on_pytorch_scores(model: TwinBERT, exported:
     path.write_text("only\tthree\tfields\n")
     with pytest.raises(ExportError, match="line 1"):
         read_qadsm(path)
+
+
+def test_ad_tower_keeps_its_gelu_fed_matmuls_float_with_fp16_weights(exported: Path, model: TwinBERT) -> None:
+    import onnx
+
+    from offline.export.quantise import gelu_fed_matmuls
+
+    info = read_model_dir(exported)
+    assert info["int8_float_gelu_matmuls"] == ["ad"]
+    fp32 = onnx.load(exported / info["encoders"]["ad"]["fp32"])
+    ffn_out = gelu_fed_matmuls(fp32)
+    n_layers = model.tower("ad").encoder.config.num_hidden_layers
+    assert len(ffn_out) == n_layers and all(name.endswith("/output/dense/MatMul") for name in ffn_out)
+    ad = onnx.load(exported / info["encoders"]["ad"]["int8"])
+    nodes = {n.name: n for n in ad.graph.node}
+    halves = {t.name for t in ad.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16}
+    assert all(nodes[name].op_type == "MatMul" for name in ffn_out)  # left float, not MatMulInteger
+    assert len(halves) == n_layers
+    query = onnx.load(exported / info["encoders"]["query"]["int8"])
+    assert not any(t.data_type == onnx.TensorProto.FLOAT16 for t in query.graph.initializer)
+    ref = _onnx(exported, "ad", TEXTS, model)
+    got = _onnx(exported, "ad", TEXTS, model, int8=True)
+    assert np.sum(ref * got, axis=1).min() > 0.98

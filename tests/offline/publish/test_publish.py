@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.publish import bundle_writer
+from offline.publish import bundle_writer, staging
 from offline.publish.index_build import build_bundle
 from service.bundle import BundleError, read_current, resolve, version_dirs
 from service.runtime.bundle_check import verify_bundle
@@ -125,3 +125,54 @@ def test_death_between_rename_and_switch(root: Path, model_dir: Path, catalog: P
     assert current == before_current and len(versions) == len(before_versions) + 1
     verify_bundle(resolve(root))
     verify_bundle(root / versions[-1])  # the unswitched new version is complete, just not current
+    v3 = build_bundle(model_dir, catalog, root, progress=False)  # the next writer drops the unswitched one
+    assert _state(root) == (v3.name, [*before_versions, v3.name])
+    assert not list(root.glob(".tmp-*"))
+
+
+def test_sweep_keeps_live_writers_and_rolled_back_versions(root: Path, model_dir: Path, catalog: Path) -> None:
+    first = read_current(root)
+    v2 = build_bundle(model_dir, catalog, root, progress=False)
+    bundle_writer.rollback(root)
+    mine = staging.scratch_path(root)
+    mine.mkdir()  # this (live) process's staging
+    reused_pid = root / f".tmp-{os.getpid()}-1-123"  # our pid, another start time: a dead writer whose pid came back
+    dead = root / ".tmp-999999999-5-123"
+    legacy_dead = root / ".tmp-999999999-1796171007815410356"  # the earlier `.tmp-<pid>-<ns>` names
+    for p in (reused_pid, dead, legacy_dead):
+        p.mkdir()
+    (root / "CURRENT.tmp-999999999-5-1").write_text("v9")
+    foreign = root / ".tmp-someone-else"
+    other_container = root / f".tmp-{os.getpid()}-5-1-123"  # another pid namespace: its pid means nothing here
+    abandoned_there = root / ".tmp-7-5-1-123"
+    for p in (foreign, other_container, abandoned_there):
+        p.mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(abandoned_there, (two_days_ago, two_days_ago))
+    removed = bundle_writer.sweep(root)
+    assert {p.name for p in removed} == {reused_pid.name, dead.name, legacy_dead.name, "CURRENT.tmp-999999999-5-1",
+                                         abandoned_there.name}
+    assert mine.is_dir() and foreign.is_dir() and other_container.is_dir()
+    assert (root / v2.name).is_dir()  # v2 was rolled back from: kept
+    assert read_current(root) == first
+
+
+def test_a_kill_while_pruning_leaves_no_half_version(root: Path, model_dir: Path, catalog: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    first = read_current(root)
+
+    def killed(paths: list[Path]) -> None:
+        if paths:
+            raise KeyboardInterrupt  # the process stops after the pruned versions were renamed, before deleting
+
+    monkeypatch.setattr(bundle_writer, "_remove", killed)
+    with pytest.raises(KeyboardInterrupt):
+        build_bundle(model_dir, catalog, root, keep=1, progress=False)
+    current, versions = _state(root)
+    assert versions == [current] and current != first  # the old one was renamed away whole, not half-deleted
+    left = list(root.glob(".tmp-*old-v*"))
+    assert len(left) == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(staging, "owner_alive", lambda name: False)  # as seen by the next writer's process
+    bundle_writer.sweep(root)
+    assert not list(root.glob(".tmp-*"))

@@ -1,0 +1,160 @@
+"""Admission bounded by time as well as count: at most `concurrency` requests run, the others wait in a FIFO
+queue, and a request that would wait longer than its budget is refused at once instead of queueing.
+
+Why not a count alone: with 64 admitted requests sharing two cores each one's latency is 64 service times,
+whatever the count says (issue 15: p99 904 ms at 6x capacity). Two queues are bounded here, in time:
+
+- the queue before admission: a request's bytes wait for the event loop (socket buffers, ready callbacks) before
+  it reaches the gate, and on two cores that is where an overloaded server's queue forms (a cached query runs
+  start to finish without yielding, so the count inside the gate stays low). Its *sojourn*, from the moment the
+  server read the request (`received_at`) to the gate, is measured, and CoDel's rule decides: while sojourns
+  stay above `target_s` for a whole `interval_s` the queue is standing, not a burst, and every request that
+  queued longer than `target_s` is refused until one gets through faster (the adaptive timeout of Facebook's
+  CoDel variant, "Fail at Scale", 2015). Shedding what waited too long keeps the loop's backlog near the target;
+  a stall's backlog that drains within the interval is served.
+- the queue at the gate: a newcomer's wait is predicted from the measured service time and the depth ahead of
+  it (Little's law: with `limit` slots and `k` waiters ahead, a slot frees for it after about
+  (k + 1) * service / limit); over the budget, it is refused before anything is spent on it, and a waiter whose
+  budget runs out anyway (a wrong prediction, e.g. right after a stall) is refused when it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass
+
+_EWMA_ALPHA = 0.1  # about the last 10 completions: quick enough to follow a bundle swap, smooth over cache hits
+_INITIAL_SERVICE_S = 0.005  # until the first completion
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request was refused (a metrics label) and the message it is told."""
+
+    reason: str
+    message: str
+
+
+class Refused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+class AdmissionQueue:
+    """Single event loop only (no locks): `acquire` and `release` run on the loop that serves HTTP."""
+
+    def __init__(self, concurrency: int, queue_budget_s: float, max_inflight: int, target_s: float = 0.005,
+                 interval_s: float = 0.1) -> None:
+        self.limit = concurrency
+        self.normal_budget_s = queue_budget_s
+        self.target_s = min(target_s, queue_budget_s)
+        self.interval_s = interval_s
+        self.max_inflight = max_inflight
+        self.running = 0
+        self.service_s = _INITIAL_SERVICE_S
+        self.overloaded = False  # CoDel's dropping state: the budget is `target_s`
+        self._above_since: float | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def budget_s(self) -> float:
+        return self.target_s if self.overloaded else self.normal_budget_s
+
+    def observe_sojourn(self, sojourn_s: float, now: float) -> None:
+        """CoDel's state change: overloaded once sojourns stayed above target for an interval, back to normal at
+        the first one below it."""
+        if sojourn_s < self.target_s:
+            self._above_since = None
+            self.overloaded = False
+        elif self._above_since is None:
+            self._above_since = now
+        elif now - self._above_since >= self.interval_s:
+            self.overloaded = True
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def predicted_wait_s(self) -> float:
+        """How long a request arriving now would wait for a slot."""
+        if self.running < self.limit and not self._waiters:
+            return 0.0
+        return (len(self._waiters) + 1) * self.service_s / self.limit
+
+    def wait_budget_s(self, deadline_s: float | None) -> float:
+        """The longest a request may wait: the configured budget, lowered by the client's own deadline (minus
+        the time it will then take to serve it)."""
+        if deadline_s is None:
+            return self.budget_s
+        return max(0.0, min(self.budget_s, deadline_s - self.service_s))
+
+    async def acquire(self, deadline_s: float | None = None, received_at: float | None = None) -> float:
+        """Take a slot, waiting at most the request's budget; returns the seconds it waited since `received_at`
+        (`time.perf_counter()` when the server read it; None: now). Raises `Refused` at once when the count is
+        full, the request already waited past its budget, or its predicted wait is over it; or when the budget
+        runs out in the queue."""
+        now = time.perf_counter()
+        t0 = min(now, received_at) if received_at is not None else now
+        sojourn = now - t0
+        self.observe_sojourn(sojourn, now)
+        inflight = self.running + len(self._waiters)
+        if inflight >= self.max_inflight:
+            raise Refused(Refusal("inflight", f"server busy: {inflight} requests in flight "
+                                              f"(max_inflight={self.max_inflight}); retry later"))
+        budget = self.wait_budget_s(deadline_s)
+        reason = "deadline" if budget < self.budget_s else "queue_time"
+        # A long sojourn alone refuses only past the client's own deadline (it has given up by then) or in a
+        # standing queue (CoDel: a stall's backlog that drains within an interval is served, not dropped).
+        if deadline_s is not None and sojourn > max(0.0, deadline_s - self.service_s):
+            raise Refused(Refusal("deadline", f"server busy: {sojourn * 1000:.0f} ms queued before admission, "
+                                              f"past the request's {deadline_s * 1000:.0f} ms timeout"))
+        if self.overloaded and sojourn > self.budget_s:
+            raise Refused(Refusal("queue_time", f"server busy: {sojourn * 1000:.0f} ms queued before admission, "
+                                                f"over the {self.budget_s * 1000:.0f} ms budget; retry later"))
+        if self.running < self.limit and not self._waiters:
+            self.running += 1
+            return sojourn
+        predicted = self.predicted_wait_s()
+        if sojourn + predicted > budget:
+            raise Refused(Refusal(reason, f"server busy: a {(sojourn + predicted) * 1000:.0f} ms wait predicted, "
+                                          f"over the {budget * 1000:.0f} ms budget; retry later"))
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(budget - sojourn):
+                await waiter
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():  # the slot came as the budget ran out: pass it on
+                self.release_slot()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            raise Refused(Refusal("waited", f"server busy: waited {budget * 1000:.0f} ms, the whole budget, "
+                                            f"for a slot; retry later")) from None
+        except BaseException:  # cancelled (client gone, shutdown): give back a slot handed over meanwhile
+            if waiter.done() and not waiter.cancelled():
+                self.release_slot()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            raise
+        now = time.perf_counter()
+        self.observe_sojourn(now - t0, now)
+        return now - t0
+
+    def release(self, service_s: float) -> None:
+        """A request that held a slot for `service_s` seconds is done."""
+        self.service_s += _EWMA_ALPHA * (service_s - self.service_s)
+        self.release_slot()
+
+    def release_slot(self) -> None:
+        """Hand the slot to the first live waiter, or free it."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes on: `running` is unchanged
+                return
+        self.running -= 1
+

@@ -1,0 +1,163 @@
+"""Swaps on a real Ranker over real bundles: an ad-only update (and a rollback) takes over the served encoders,
+sessions and query cache and re-hashes none of their files; a new model is opened, checked and warmed in full."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from offline.publish.bundle_writer import rollback
+from offline.publish.update import update_bundle
+from service.bundle import BundleError, sha256_file
+from service.bundle.hashing import hash_low_priority
+from service.ranker.low_priority import run_low_priority, thread_nice
+from service.ranker.ranker import Ranker
+from service.ranker.types import RankQuery
+from tests.service.conftest import make_settings
+from tests.utils.bundles import build_tiny_bundle, tiny_model_dir, write_catalog, write_jsonl
+
+INDEX_FILES = {"ads.faiss", "ads.parquet", "ad_vectors.npy"}
+
+
+def _query(text: str) -> RankQuery:
+    return RankQuery(query=text, top_k=5, defect_weight=0.5)
+
+
+@pytest.fixture
+def ranker(bundle_root: Path):
+    r = Ranker(make_settings(bundle_root))
+    r.reload()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def other_model(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another tiny TwinBERT (other weights): a new model for the same service."""
+    return tiny_model_dir(tiny_base_dir, tmp_path_factory.mktemp("other-model") / "model", int8=False, seed=1)
+
+
+def _ad_only_update(root: Path, tmp_path: Path) -> None:
+    upsert = write_jsonl(tmp_path / "upsert.jsonl", [{"ad_id": "new0001", "title": "Laufschuhe Neu",
+                                                     "description": "leichte laufschuhe", "bid": 1.0,
+                                                     "p_click": 0.03}])
+    (tmp_path / "delete.txt").write_text("ad0003\n")
+    update_bundle(root, upsert, tmp_path / "delete.txt", progress=False, threads=1)
+
+
+def test_ad_only_update_takes_over_encoders_sessions_and_cache(ranker: Ranker, bundle_root: Path,
+                                                               tmp_path: Path) -> None:
+    old = ranker.bundle
+    assert old is not None and old.hashed == sorted(old.manifest.files)  # the first load hashes everything
+    ranker.rank_sync(_query("laufschuhe damen"))
+    cache = old.query_cache  # the retired bundle lets go of it once its last request is done
+    _ad_only_update(bundle_root, tmp_path)
+    result = ranker.check_current()
+    new = ranker.bundle
+    assert result is not None and result.changed and new is not None and new is not old
+    assert new.model.reused == {"query", "ad", "res"}
+    # The very same tokenizers, ONNX sessions and head, not equal copies.
+    assert new.query_encoder.model.session is old.query_encoder.model.session
+    assert new.ad_encoder.model.session is old.ad_encoder.model.session
+    assert new.query_tokenizer is old.query_tokenizer and new.res is old.res
+    # Only the files the update wrote were hashed; the encoders and tokenizer are hard links of verified files.
+    assert set(new.hashed) == INDEX_FILES
+    assert new.query_cache is cache and old.query_cache is not cache
+    again = ranker.rank_sync(_query("laufschuhe damen"))
+    assert again.query_cached and again.bundle_version == new.version
+    assert "new0001" in new.ads.row_of and "ad0003" not in new.ads.row_of and "ad0003" in old.ads.row_of
+    text = _metrics(ranker)
+    assert 'twinrank_bundle_events_total{event="loaded",reason="same_model"} 1.0' in text
+
+    # Rollback is a swap to the older version: the same model again, so the parts are taken over again.
+    assert rollback(bundle_root) == old.version
+    ranker.check_current()
+    back = ranker.bundle
+    assert back is not None and back.version == old.version and back.model.reused == {"query", "ad", "res"}
+    assert back.query_encoder.model.session is old.query_encoder.model.session
+    assert ranker.rank_sync(_query("laufschuhe damen")).query_cached
+
+
+def test_new_model_is_opened_in_full_with_a_cache_of_its_own(ranker: Ranker, bundle_root: Path,
+                                                             other_model: Path, tmp_path: Path) -> None:
+    old = ranker.bundle
+    assert old is not None
+    ranker.rank_sync(_query("wohnung mieten"))
+    cache = old.query_cache
+    new_dir = build_tiny_bundle(other_model, write_catalog(tmp_path / "ads.jsonl", n=25, seed=2, prefix="nm"),
+                                bundle_root)
+    ranker.check_current()
+    new = ranker.bundle
+    assert new is not None and new.version == new_dir.name
+    assert new.model.reused == frozenset()
+    assert new.query_encoder.model.session is not old.query_encoder.model.session
+    assert new.res is not old.res
+    assert set(new.hashed) == set(new.manifest.files)
+    assert new.query_cache is not cache and len(new.query_cache) == 0
+    out = ranker.rank_sync(_query("wohnung mieten"))
+    assert not out.query_cached and out.bundle_version == new.version
+    assert all(r.ad_id.startswith("nm") for r in out.results)
+    # The new tower's vectors differ from the old one's: a carried cache would have served wrong vectors.
+    v_old = old.encode_queries(["wohnung mieten"])[0][0]
+    v_new = new.encode_queries(["wohnung mieten"])[0][0]
+    assert float(np.dot(v_old, v_new)) < 0.99
+    assert 'twinrank_bundle_events_total{event="loaded",reason="new_model"} 1.0' in _metrics(ranker)
+
+
+def test_a_changed_query_prefix_is_a_new_query_tower(ranker: Ranker, bundle_root: Path, tmp_path: Path) -> None:
+    """Same files, other text handling: the cached vectors would be wrong, so the cache is not carried."""
+    import json
+
+    from load_tests.chaos.broken_bundles import copy_version, switch_current
+
+    old = ranker.bundle
+    assert old is not None
+    cache = old.query_cache
+    d = copy_version(bundle_root, old.version_dir, "prefix")
+    raw = json.loads((d / "manifest.json").read_text())
+    raw["model"]["query_prefix"] = "query: "
+    (d / "manifest.json").unlink()
+    (d / "manifest.json").write_text(json.dumps(raw))
+    switch_current(bundle_root, d.name)
+    ranker.check_current()
+    new = ranker.bundle
+    assert new is not None and new.version == d.name
+    assert new.model.reused == {"ad", "res"} and new.query_cache is not cache
+    assert new.hashed == []  # every file is a hard link of a verified one
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_loading_beside_a_served_bundle_runs_niced_and_leaves_no_thread_niced(ranker: Ranker, bundle_root: Path,
+                                                                               tmp_path: Path) -> None:
+    base = thread_nice(threading.get_native_id())
+    assert run_low_priority(lambda: thread_nice(threading.get_native_id())) == max(base, 10)
+    _ad_only_update(bundle_root, tmp_path)
+    ranker.check_current()
+    ranker.rank_sync(_query("flug berlin"))
+    niced = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            niced[tid] = thread_nice(int(tid))
+        except OSError:  # the thread ended meanwhile
+            continue
+    assert all(n == base for n in niced.values()), niced
+
+
+def test_low_priority_hashing_agrees_with_sha256(bundle_root: Path) -> None:
+    files = sorted(p for p in next(bundle_root.glob("v*")).iterdir() if p.is_file())
+    assert hash_low_priority(files, in_process_below=0) == {p: sha256_file(p) for p in files}
+    with pytest.raises(BundleError, match="checksum helper failed"):
+        hash_low_priority([files[0], bundle_root], in_process_below=0)  # a directory: the helper cannot read it
+    with pytest.raises(BundleError, match="missing"):
+        hash_low_priority([files[0], bundle_root / "gone.bin"], in_process_below=0)
+
+
+def _metrics(ranker: Ranker) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(ranker.metrics.registry).decode()
