@@ -75,7 +75,8 @@ def export(
 def index_build(
     model: Path | None = typer.Option(None, "--model", help="model directory from `twinrank export` "
                                       "(default: the shipped student, shipped/twinbert-de)"),
-    catalog: Path = typer.Option(..., "--catalog", help="ads as .jsonl, .csv or .parquet"),
+    catalog: str = typer.Option(..., "--catalog", help="ads as .jsonl, .csv or .parquet; with --engine ray also a "
+                                "directory of shards, a comma-separated list, or a filesystem URI (s3://, gs://)"),
     bundles: Path = typer.Option(..., "--bundles", help="bundle root (holds versions and CURRENT)"),
     factory: str | None = typer.Option(None, "--factory", help="FAISS factory (default: Flat / HNSW32,SQ8 by size)"),
     vectors: str = typer.Option("float32", "--vectors", help="stored ad vectors: float32 or int8"),
@@ -83,6 +84,14 @@ def index_build(
     keep: int = typer.Option(DEFAULT_KEEP, "--keep", min=1, help="versions to keep"),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime / FAISS threads"),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (Ray Data actors)"),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (default: start a "
+                                           "local Ray on this machine)"),
+    actors: int = typer.Option(1, "--actors", min=1, help="--engine ray: encoder actors"),
+    threads_per_actor: int = typer.Option(1, "--threads-per-actor", min=1, help="--engine ray: ONNX Runtime "
+                                          "threads (and CPUs reserved) per actor"),
+    work_dir: Path | None = typer.Option(None, "--work-dir", help="--engine ray: where encoded shards and the "
+                                         "resume manifest go (default: <bundles>/.encode-<encoder digest>)"),
     force: bool = typer.Option(False, "--force", help="publish even if another writer switched CURRENT while this "
                                "build ran (its changes are then replaced); without it such a build exits 3"),
 ) -> None:
@@ -91,14 +100,37 @@ def index_build(
     _setup(threads)
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from offline.export.shipped import model_or_shipped
-        from offline.publish.index_build import build_bundle
 
         model = model_or_shipped(model)
         if vectors not in ("float32", "int8"):
             raise ValueError(f"--vectors must be float32 or int8 (got {vectors!r})")
-        version = build_bundle(model, catalog, bundles, factory=factory, vectors_dtype=vectors, device=device,
-                               keep=keep, batch_size=batch_size, threads=threads, force=force)
+        _check_engine(engine, ray_address)
+        if engine == "ray":
+            from offline.publish.ray_build import build_bundle_ray
+            from offline.publish.ray_encode import start_ray
+
+            start_ray(ray_address)
+            version = build_bundle_ray(model, catalog, bundles, factory=factory, vectors_dtype=vectors,
+                                       device=device, keep=keep, actors=actors, threads_per_actor=threads_per_actor,
+                                       batch_size=batch_size, work_dir=work_dir, force=force)
+        else:
+            from offline.publish.index_build import build_bundle
+
+            version = build_bundle(model, Path(catalog), bundles, factory=factory, vectors_dtype=vectors,
+                                   device=device, keep=keep, batch_size=batch_size, threads=threads, force=force)
         typer.echo(f"published {version} (CURRENT → {version.name})")
+
+
+def _check_engine(engine: str, ray_address: str | None) -> None:
+    if engine not in ("local", "ray"):
+        raise ValueError(f"--engine must be local or ray (got {engine!r})")
+    if engine == "local" and ray_address:
+        raise ValueError("--ray-address needs --engine ray")
+    if engine == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ValueError("--engine ray needs Ray: pip install 'twinrank[scale]'") from None
 
 
 @index_app.command("update")
@@ -110,6 +142,10 @@ def index_update(
     device: str = typer.Option("auto", "--device"),
     keep: int = typer.Option(DEFAULT_KEEP, "--keep", min=1),
     threads: int = typer.Option(2, "--threads", min=1),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (encoding on Ray actors)"),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (default: local Ray)"),
+    actors: int = typer.Option(1, "--actors", min=1, help="--engine ray: encoder actors"),
+    threads_per_actor: int = typer.Option(1, "--threads-per-actor", min=1, help="--engine ray: threads per actor"),
 ) -> None:
     """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones. If another writer
     switches CURRENT meanwhile, the changes are re-applied onto the new one (exit 3 if that keeps failing)."""
@@ -119,7 +155,18 @@ def index_update(
 
         if upsert is None and delete is None:
             raise ValueError("nothing to do: pass --upsert and/or --delete")
-        r = update_bundle(bundles, upsert, delete, factory=factory, device=device, keep=keep, threads=threads)
+        _check_engine(engine, ray_address)
+        tower_factory = None
+        if engine == "ray":
+            from offline.publish.ray_encode import start_ray
+            from offline.publish.ray_tower import RayAdTower
+
+            start_ray(ray_address)
+
+            def tower_factory(version_dir, manifest):  # a rebase onto another encoder gets its own actors
+                return RayAdTower(version_dir, manifest, actors, threads_per_actor)
+        r = update_bundle(bundles, upsert, delete, factory=factory, device=device, keep=keep, threads=threads,
+                          tower_factory=tower_factory)
         typer.echo(f"published {r.version_dir} ({r.n_ads} ads: {r.n_reused} vectors reused, {r.n_encoded} encoded, "
                    f"{r.n_deleted} deleted, {len(r.unknown_deletes)} unknown delete ids"
                    + (f", rebased {r.n_rebases}× onto a newer CURRENT" if r.n_rebases else "") + ")")

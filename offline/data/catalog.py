@@ -141,8 +141,8 @@ class _BlockBuilder:
         self.bid: list[float] = []
         self.p_click: list[float] = []
 
-    def add(self, n: int, row: dict) -> None:
-        where = f"{self.path}: row {n + 1}"
+    def add(self, n: int, row: dict, where: str | None = None) -> None:
+        where = where or f"{self.path}: row {n + 1}"
         for col in AD_COLUMNS:
             if col not in row:
                 raise CatalogError(f"{where}: column {col!r} is missing")
@@ -177,6 +177,21 @@ class _BlockBuilder:
             seen[a] = i
         return AdBlock(self.start, self.ad_id, self.title, self.description,
                        np.asarray(self.bid, dtype=np.float64), np.asarray(self.p_click, dtype=np.float64))
+
+
+def validated_block(rows: list[dict], source: str) -> AdBlock:
+    """`rows` checked as catalog rows by a reader that knows no row numbers (a distributed one): errors name
+    `source` and the ad. Ids must be unique within the rows; uniqueness across blocks is the caller's check."""
+    builder = _BlockBuilder(Path(source), 0)
+    for n, row in enumerate(rows):
+        builder.add(n, row, f"{source}: ad {row.get('ad_id')!r}")
+    seen: set[str] = set()
+    for a in builder.ad_id:
+        if a in seen:
+            raise CatalogError(f"{source}: column 'ad_id': duplicate id {a!r}")
+        seen.add(a)
+    return AdBlock(0, builder.ad_id, builder.title, builder.description,
+                   np.asarray(builder.bid, dtype=np.float64), np.asarray(builder.p_click, dtype=np.float64))
 
 
 def _number(value: object, where: str, col: str) -> float:

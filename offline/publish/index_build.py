@@ -1,10 +1,11 @@
 """FAISS index build and `build_bundle`: catalog → encoded ads → index → a published bundle version.
 
-The index kind follows the catalog size unless a factory string is given: exact `Flat` below
-`FLAT_MAX_ADS`, `HNSW32,SQ8` above (memory ≈ n · (dim + 256) bytes). The graph walks 8-bit codes because the
+The index kind follows the catalog size unless a factory string is given (`index_shards.large_factory`): exact
+`Flat` below `FLAT_MAX_ADS`, `HNSW32,SQ8` to `HNSW_MAX_ADS` (memory ≈ n · (dim + 264) bytes), IVF over 8-bit
+codes above (n · (dim + 8)), IVF-PQ past 50M; CPU builds train on a sample and add in blocks, so memory is
+bounded by the index, not by the vectors (reports/scale). The graph walks 8-bit codes because the
 service rescores every candidate from the bundle's stored vectors anyway: that searches faster at about the same
-recall (reports/perf/README.md) and stops the index from holding a second float copy of the vectors. IVF-PQ
-(e.g. "IVF4096,PQ32") is available by factory string for catalogs too large for HNSW in RAM. The stored index
+recall (reports/perf/README.md) and stops the index from holding a second float copy of the vectors. The stored index
 is always a CPU index; `device="auto"` trains/adds on a GPU when the faiss build has one and the index kind
 supports it.
 """
@@ -12,7 +13,6 @@ supports it.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -24,22 +24,33 @@ from offline.export.model_dir import read_model_dir
 from offline.export.quantise import INT8_SCALE
 from offline.publish.bundle_writer import DEFAULT_KEEP, enospc_for_tests, link_or_copy, publish, staging_dir
 from offline.publish.encode_catalog import ad_tower, encode_blocks, open_vectors
+from offline.publish.index_shards import (
+    FLAT_MAX_ADS,  # noqa: F401 (re-exported: the size rule lives in index_shards)
+    HNSW_MAX_ADS,
+    build_sharded,
+    large_factory,
+    memmap_shards,
+    nlist_for,
+    training_rows,
+)
 from service.bundle import CURRENT_NAME, INDEX_FILE, MANIFEST_NAME, VECTORS_FILE, read_current
 from service.runtime.index import dequantize
 
 log = logging.getLogger(__name__)
-FLAT_MAX_ADS = 50_000
 ANN_FACTORY = "HNSW32,SQ8"
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 IVF_NPROBE = 32
+IVF_NPROBE_LARGE = 64  # the IVF,SQ8 tier (≥ 5M ads): recall@100 in reports/scale/index.json
 ADD_BLOCK = 65_536
 
 
-def choose_factory(n_ads: int, factory: str | None = None) -> tuple[str, dict]:
-    """The factory string and default search parameters for a catalog of `n_ads`."""
+def choose_factory(n_ads: int, factory: str | None = None, dim: int = 128) -> tuple[str, dict]:
+    """The factory string and default search parameters for a catalog of `n_ads` (by size: `large_factory`)."""
     if factory is None:
-        factory = "Flat" if n_ads < FLAT_MAX_ADS else ANN_FACTORY
+        factory = large_factory(n_ads, dim)
+    if factory.startswith("IVF") and n_ads >= HNSW_MAX_ADS:
+        return factory, {"nprobe": IVF_NPROBE_LARGE}
     if factory.startswith("HNSW"):
         return factory, {"efSearch": HNSW_EF_SEARCH}
     if factory.startswith("IVF"):
@@ -51,8 +62,7 @@ def resolve_ivf(factory: str, n_ads: int) -> str:
     """`IVFauto,...` → IVF with about 4·sqrt(n) lists (FAISS's rule of thumb), capped so each has ≥ 39 points."""
     if not factory.startswith("IVFauto"):
         return factory
-    nlist = max(1, min(int(4 * math.sqrt(n_ads)), n_ads // 39))
-    return factory.replace("IVFauto", f"IVF{nlist}", 1)
+    return factory.replace("IVFauto", f"IVF{nlist_for(n_ads)}", 1)
 
 
 def pick_device(device: str) -> str:
@@ -77,20 +87,21 @@ def build_index(vectors: np.ndarray, factory: str, search_params: dict | None = 
     import faiss
 
     n, d = vectors.shape
-    index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
-    if isinstance(index, faiss.IndexHNSW) or "HNSW" in factory:
-        faiss.downcast_index(index).hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     used = pick_device(device)
     if "HNSW" in factory:
         used = "cpu"
-    work = faiss.index_cpu_to_all_gpus(index) if used == "gpu" else index
+    if used == "cpu":  # trained on a sample, added block by block: memory ≈ the index, not the vectors
+        index, _ = build_sharded(memmap_shards(vectors, ADD_BLOCK), factory, search_params, scale, seed,
+                                 HNSW_EF_CONSTRUCTION)
+        return index, used
+    work = faiss.index_cpu_to_all_gpus(faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT))
     if not work.is_trained:
         rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, size=min(n, 256 * 1024), replace=False))
+        sample = np.sort(rng.choice(n, size=training_rows(factory, n), replace=False))
         work.train(dequantize(np.asarray(vectors[sample]), scale))
     for i in range(0, n, ADD_BLOCK):
         work.add(dequantize(np.asarray(vectors[i:i + ADD_BLOCK]), scale))
-    index = faiss.index_gpu_to_cpu(work) if used == "gpu" else work
+    index = faiss.index_gpu_to_cpu(work)
     set_search_params(index, search_params or {})
     return index, used
 
@@ -135,12 +146,19 @@ def build_bundle(model_dir: str | Path, catalog_path: str | Path, bundles_root: 
         log.info("encoded %d ads in %.1fs (%.1f ads/s)", stats.n_encoded, stats.seconds, stats.ads_per_s)
         index_info = write_index(staging, vectors, factory, vectors_dtype, device)
         del vectors
-        try:
-            return publish(staging, manifest_fields(info, index_info), parent=parent, force=force, keep=keep)
-        except PublishConflict as e:
-            raise PublishConflict(f"{Path(bundles_root) / CURRENT_NAME}: moved from {parent} to {e.current} while "
-                                  "this build ran; nothing published (build again, or pass --force to replace "
-                                  "whatever is current)", current=e.current, expected=parent) from None
+        return publish_build(staging, manifest_fields(info, index_info), bundles_root, parent, force, keep)
+
+
+def publish_build(staging: Path, fields: dict, bundles_root: str | Path, parent: str | None, force: bool,
+                  keep: int) -> Path:
+    """Publish a full build that replaces `parent` (CURRENT when the build started): `PublishConflict`, naming
+    both versions, when another writer switched CURRENT meanwhile, unless `force`."""
+    try:
+        return publish(staging, fields, parent=parent, force=force, keep=keep)
+    except PublishConflict as e:
+        raise PublishConflict(f"{Path(bundles_root) / CURRENT_NAME}: moved from {parent} to {e.current} while "
+                              "this build ran; nothing published (build again, or pass --force to replace "
+                              "whatever is current)", current=e.current, expected=parent) from None
 
 
 def copy_model_files(src_dir: Path, info: dict, staging: Path) -> None:
@@ -154,7 +172,7 @@ def write_index(staging: Path, vectors, factory: str | None, vectors_dtype: str,
     import faiss
 
     n = vectors.shape[0]
-    factory, params = choose_factory(n, factory)
+    factory, params = choose_factory(n, factory, vectors.shape[1])
     factory = resolve_ivf(factory, n)
     scale = INT8_SCALE if vectors_dtype == "int8" else None
     t0 = time.perf_counter()

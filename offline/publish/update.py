@@ -9,7 +9,7 @@ first, the update is re-applied onto the new CURRENT (a rebase) rather than publ
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,10 @@ class UpdateResult:
     n_rebases: int = 0  # times CURRENT moved under this update and its changes were re-applied onto the new one
 
 
+# Makes the ad encoder for a version (its directory and manifest); anything with `encode_sorted` will do.
+TowerFactory = Callable[[Path, Manifest], object]
+
+
 class EncodedTexts:
     """Ad vectors this update encoded, per encoder, so a rebase onto a version with the same ad encoder does not
     encode them again. Wraps the tower's `encode_sorted`."""
@@ -48,15 +52,17 @@ class EncodedTexts:
         self._by_encoder: dict[tuple, dict[str, np.ndarray]] = {}
         self.n_encoded = 0
 
-    def tower(self, version_dir: Path, m: Manifest, threads: int) -> _CachedTower:
+    def tower(self, version_dir: Path, m: Manifest, threads: int,
+              tower_factory: TowerFactory | None = None) -> _CachedTower:
         key = (m.files[m.encoders.ad.file("fp32")], m.files[m.tokenizer], m.model.ad_prefix, m.model.ad_max_len,
                m.model.dim)
-        return _CachedTower(OnnxTower.from_manifest(version_dir, m, "ad", threads=threads),
-                            self._by_encoder.setdefault(key, {}), self)
+        inner = (tower_factory(version_dir, m) if tower_factory is not None
+                 else OnnxTower.from_manifest(version_dir, m, "ad", threads=threads))
+        return _CachedTower(inner, self._by_encoder.setdefault(key, {}), self)
 
 
 class _CachedTower:
-    def __init__(self, tower: OnnxTower, known: dict[str, np.ndarray], owner: EncodedTexts) -> None:
+    def __init__(self, tower, known: dict[str, np.ndarray], owner: EncodedTexts) -> None:
         self.tower, self.known, self.owner = tower, known, owner
 
     def encode_sorted(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -79,8 +85,12 @@ def read_delete_ids(path: str | Path) -> set[str]:
 def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = None,
                   delete_path: str | Path | None = None, factory: str | None = None, device: str = "auto",
                   keep: int = DEFAULT_KEEP, batch_size: int = 64, threads: int = 1,
-                  progress: bool = True, max_attempts: int = MAX_ATTEMPTS) -> UpdateResult:
+                  progress: bool = True, max_attempts: int = MAX_ATTEMPTS,
+                  tower_factory: TowerFactory | None = None) -> UpdateResult:
     """Publish CURRENT + upserts − deletes as a new version (re-encoding only new or changed ads).
+
+    `tower_factory(version_dir, manifest)`: what encodes the changed ads (anything with `encode_sorted`, e.g.
+    `ray_tower.RayAdTower`); default: the bundle's own ad tower in this process.
 
     If another writer switches CURRENT while this runs, the upserts and deletes are re-applied onto the new
     CURRENT (its vectors reused, ads this update already encoded with the same encoder not encoded again) and
@@ -101,7 +111,7 @@ def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = Non
         cur = current_version_dir(root)
         try:
             r = _update_once(root, cur, upserts, deletes, encoded, factory, device, keep, batch_size, threads,
-                             progress)
+                             progress, tower_factory)
         except PublishConflict as e:
             log.info("CURRENT moved from %s to %s while this update ran: re-applying it there", cur.name, e.current)
             continue
@@ -118,7 +128,7 @@ def update_bundle(bundles_root: str | Path, upsert_path: str | Path | None = Non
 
 def _update_once(root: Path, cur: Path, upserts: dict, deletes: set[str], encoded: EncodedTexts,
                  factory: str | None, device: str, keep: int, batch_size: int, threads: int,
-                 progress: bool) -> UpdateResult:
+                 progress: bool, tower_factory: TowerFactory | None = None) -> UpdateResult:
     """Apply the update onto the version `cur` and publish it if CURRENT still names `cur`."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -150,7 +160,7 @@ def _update_once(root: Path, cur: Path, upserts: dict, deletes: set[str], encode
         for name in set(m.files) - {m.index.file, m.index.ads_file, m.index.vectors_file}:
             link_or_copy(cur / name, staging / name)
         vectors = open_vectors(staging / m.index.vectors_file, n, m.model.dim, m.index.vectors_dtype)
-        encode_blocks(encoded.tower(cur, m, threads), blocks, n, vectors, staging / m.index.ads_file,
+        encode_blocks(encoded.tower(cur, m, threads, tower_factory), blocks, n, vectors, staging / m.index.ads_file,
                       m.model.ad_separator, batch_size, reuse=reuse, progress=progress)
         if factory is None:
             factory = choose_factory(n)[0] if m.index.factory in AUTO_FACTORIES else m.index.factory
