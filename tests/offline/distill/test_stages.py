@@ -108,7 +108,8 @@ bootstrap = 20
 
     model, calibration, run_metrics = load_run(out)
     assert calibration is not None and calibration.head == cal["head"]
-    assert run_metrics["models"]["student_kd"]["roc_auc"] == metrics["models"]["student_kd"]["roc_auc"]
+    assert run_metrics["report_student_kd"]["roc_auc"] == metrics["models"]["student_kd"]["roc_auc"]
+    assert run_metrics["gain_kept"] == metrics["gain_kept"] and "models" not in run_metrics  # the student's own
     assert (export_model(model, tmp_path / "exported", calibration, int8=False) / "model.json").exists()
 
     # `twinrank evaluate` scores the exported files through the service's runtime: the report's student AUC
