@@ -159,24 +159,33 @@ def retrieval_libraries(work: Path, sets: tuple[str, ...], model_dir: Path, qads
                         student_ads: int, encode_budget_s: float, synthetic_n: int, quick: bool = False,
                         log: Callable[[str], None] = lambda m: None, previous: dict | None = None) -> dict:
     """The part's section: one `compare` per vector set asked; sets not asked are kept from `previous`."""
+    from common.machine import load_average
     from load_tests.bench.retrieval import synthetic_vectors
 
     out: dict = {"sets": dict((previous or {}).get("sets", {}))}
+
+    def meta() -> dict:  # each set records its own run: sets can be rerun apart (`--library-sets`)
+        return {"ran_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_before": load_average()}
+
     n_timed, n_recall = (60, 200) if quick else (300, 1000)
     if "student" in sets:
         if qadsm_dir is None:
             out["sets"]["student"] = {"skipped": "needs the QADSM files (--qadsm-dir, or --queries <dir>/test.txt)"}
         else:
+            m = meta()
             xb, xq, source = student_set(model_dir, qadsm_dir, work, student_ads, encode_budget_s, log)
             log(f"student vectors: {len(xb):,} ads, {len(xq):,} queries")
             out["sets"]["student"] = {"vectors": source, **compare(xb, xq, n_recall=n_recall, n_timed=n_timed,
-                                                                   log=log)}
+                                                                   log=log),
+                                      "_meta": m | {"load_average_after": load_average()}}
     if "synthetic" in sets:
+        m = meta()
         vec_path, xq = synthetic_vectors(work, synthetic_n)
         xb = np.load(vec_path)
         out["sets"]["synthetic"] = {"vectors": {"source": "the bench's synthetic set (faiss SyntheticDataset, low "
                                                           "intrinsic dimension, L2-normalised)", "path": vec_path.name},
-                                    **compare(xb, xq, n_recall=n_recall, n_timed=n_timed, log=log)}
+                                    **compare(xb, xq, n_recall=n_recall, n_timed=n_timed, log=log),
+                                    "_meta": m | {"load_average_after": load_average()}}
     out["note"] = ("Measured on a shared 2-core VM under heavy load (load average ~10): absolute times are "
                    "inflated and noisy; latency is interleaved across libraries, so compare ratios.")
     return out

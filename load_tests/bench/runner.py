@@ -181,7 +181,11 @@ def run_bench(opts: BenchOptions) -> dict:
     if opts.only and perf_path.exists():  # merge with parts another run wrote meanwhile
         latest = json.loads(perf_path.read_text()).get("sections", {})
         mine = _section_names(parts, opts.e2e_name)
-        sec = doc["sections"] = {**latest, **{k: v for k, v in sec.items() if k in mine}}
+        merged = {**latest, **{k: v for k, v in sec.items() if k in mine}}
+        if "libraries" in parts and "retrieval_libraries" in latest:  # keep sets another run wrote meanwhile
+            ran = {k: v for k, v in sec["retrieval_libraries"]["sets"].items() if k in opts.library_sets}
+            merged["retrieval_libraries"]["sets"] = {**latest["retrieval_libraries"].get("sets", {}), **ran}
+        sec = doc["sections"] = merged
     doc.update(headline(sec))
     doc.update(summary_keys(sec))
     doc["machine"] = describe()

@@ -91,16 +91,18 @@ def encode_cached(model_dir: Path, route: str, texts: list[str], work: Path, thr
                   budget_s: float = 0.0, log=None) -> tuple[np.ndarray, dict]:
     """Vectors of `texts` in order, encoding only those not cached; stops after `budget_s` seconds of encoding
     (0: no limit) and then returns the vectors of the leading texts it has. The cache is per tower graph and
-    keeps one text order (`catalog_texts`' order extends with the size asked; another order starts afresh)."""
+    keeps one text order (`catalog_texts`' order extends with the size asked, and a shorter ask reads a prefix
+    of a longer cache; another order starts afresh)."""
     cache = VectorCache(work / "student_vectors" / f"{route}-{model_key(model_dir, route)}")
-    if cache.texts != texts[:len(cache.texts)]:  # another text order (another data set): start afresh
+    common = min(len(cache.texts), len(texts))
+    if cache.texts[:common] != texts[:common]:  # another text order (another data set): start afresh
         cache.texts, cache.vectors = [], np.empty((0, 0), dtype=np.float32)
     cached = min(len(cache.texts), len(texts))
     t0, encoded = time.perf_counter(), 0
     if cached < len(texts):
         enc = tower(model_dir, route, threads)
         for i in range(cached, len(texts), CHUNK):
-            if budget_s and time.perf_counter() - t0 > budget_s:
+            if budget_s and encoded and time.perf_counter() - t0 > budget_s:  # at least one chunk per run
                 break
             chunk = texts[i:i + CHUNK]
             cache.extend(chunk, enc.encode_sorted(chunk, batch_size=64))

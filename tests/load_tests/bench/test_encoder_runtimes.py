@@ -48,7 +48,7 @@ def test_both_runtimes_timed_and_scored(model_dir, tmp_path):
     written = write_addenda(tmp_path / "perf", {"encoder_runtimes": out})
     assert {p.name for p in written} == {"encoder_runtimes.json", "encoder_runtimes.md"}
     md = (tmp_path / "perf" / "encoder_runtimes.md").read_text()
-    assert "load average ~10" in md and "ROC-AUC" in md and "The bench switches nothing" in md
+    assert "load average" in md and "ROC-AUC" in md and "The bench switches nothing" in md
     assert json.loads((tmp_path / "perf" / "encoder_runtimes.json").read_text())["threads"] == 1
     assert "adopt_openvino" in summary_keys({"encoder_runtimes": out})["encoder_runtimes"]
 

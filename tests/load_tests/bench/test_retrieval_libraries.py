@@ -70,7 +70,7 @@ def test_addendum_files_and_perf_keys(small_run, tmp_path):
     assert {p.name for p in written} == {"retrieval_libraries.json", "retrieval_libraries.md",
                                          "retrieval_libraries.png"}
     md = (tmp_path / "retrieval_libraries.md").read_text()
-    assert "load average ~10" in md and "efSearch=128 (shipped)" in md and "wins on recall and time" in md
+    assert "load average" in md and "efSearch=128 (shipped)" in md and "wins on recall and time" in md
     assert json.loads((tmp_path / "retrieval_libraries.json").read_text())["sets"]["synthetic"]["n"] == 2000
     keys = summary_keys(sec)
     assert keys["retrieval_libraries"]["synthetic"]["baseline"]["library"] == "faiss HNSW32,SQ8"
