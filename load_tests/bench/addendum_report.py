@@ -38,8 +38,9 @@ def _mib(b: int | None) -> str:
 def libraries_md(rl: dict) -> str:
     meta = rl.get("_meta", {})
     lines = ["# Retrieval libraries side by side", "", LOAD_NOTE, "",
-             f"- command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
-             f"average before {meta.get('load_average_before')}, after {meta.get('load_average_after')}",
+             f"- last command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; "
+             f"load average before {meta.get('load_average_before')}, after {meta.get('load_average_after')} "
+             "(each set below says when it ran; `--library-sets` reruns one and keeps the other)",
              "- recall@100 against exact search (FAISS flat inner product); latency: one query per call, one "
              "search thread, interleaved across every operating point (p50/p99 over the timed queries); build: "
              "the builders' own threads (2); index bytes: serialised size; RSS growth: process RSS after the build "
@@ -53,6 +54,10 @@ def libraries_md(rl: dict) -> str:
             lines += [f"## {name}", "", s["skipped"], ""]
             continue
         lines += [f"## {name}: {s['n']:,} vectors, dim {s['dim']}", ""]
+        if sm := s.get("_meta"):
+            lines += [f"Ran {sm.get('ran_at')}, load average before {sm.get('load_average_before')}, after "
+                      f"{sm.get('load_average_after')}" + (f"; command `{sm['command']}`" if sm.get("command")
+                                                             else "") + ".", ""]
         v = s.get("vectors", {})
         if "ads" in v:
             a, q = v["ads"], v["queries"]

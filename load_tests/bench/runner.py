@@ -171,6 +171,8 @@ def run_bench(opts: BenchOptions) -> dict:
             work, opts.library_sets, opts.model, qadsm_dir, opts.student_ads, opts.encode_budget_s,
             opts.library_synthetic_n or n_vec, quick=opts.quick, log=_log,
             previous=sec.get("retrieval_libraries")))
+        for name in opts.library_sets:  # each set names the command that produced it (sets are rerun apart)
+            sec["retrieval_libraries"]["sets"][name].setdefault("_meta", {})["command"] = opts.command
     if "runtimes" in parts:
         from load_tests.bench.encoder_runtimes import encoder_runtimes
 
