@@ -12,7 +12,7 @@ import typer
 
 from cli.errors import RUN_ERRORS, ExitCode, one_line_errors
 from cli.load import portable_command
-from load_tests.bench.runner import PARTS, BenchOptions
+from load_tests.bench.runner import LIBRARY_SETS, PARTS, BenchOptions
 
 DEFAULTS = BenchOptions()
 scale_app = typer.Typer(no_args_is_help=True, help="Index build and ad-encoding scale (reports/bundle/scale.json).")
@@ -37,6 +37,18 @@ def bench(
                                  "default)."),
     repeats: int = typer.Option(DEFAULTS.e2e_repeats, min=1, help="Fixed-rate /rank runs at 200 req/s; the headline "
                                 "p99 is the median run's (a shared machine's whole-VM stalls hit single runs)."),
+    model: Path = typer.Option(DEFAULTS.model, help="Exported student of the libraries and runtimes parts."),
+    qadsm_dir: Path | None = typer.Option(None, help="QADSM directory with train/dev/test.txt (libraries and "
+                                          "runtimes parts); default: the --queries file's directory."),
+    student_ads: int = typer.Option(DEFAULTS.student_ads, min=100, help="Real-ad catalog size the libraries "
+                                    "part encodes with the model's ad tower (QADSM ads, then sample-catalog ads)."),
+    encode_budget_s: float = typer.Option(DEFAULTS.encode_budget_s, min=0, help="Stop encoding that catalog "
+                                          "after this many seconds (0: no limit); vectors are cached, a rerun "
+                                          "resumes."),
+    library_sets: str = typer.Option(",".join(DEFAULTS.library_sets), help="Vector sets of the libraries part: "
+                                     "student,synthetic."),
+    library_synthetic_n: int | None = typer.Option(None, min=1000, help="Size of the libraries part's synthetic "
+                                                   "set (default: the retrieval part's, 1M; 100k with --quick)."),
 ) -> None:
     """Benchmarks, side by side in one run: teacher vs student, query encoding, retrieval, end-to-end /rank."""
     from load_tests.bench.runner import run_bench
@@ -44,12 +56,17 @@ def bench(
 
     with one_line_errors(ExitCode.USAGE, (*RUN_ERRORS, RuntimeError)):
         env = dict(kv.split("=", 1) for kv in server_env.split(",") if kv)
+        sets = tuple(x for x in library_sets.split(",") if x)
+        if bad := [x for x in sets if x not in LIBRARY_SETS]:
+            raise ValueError(f"--library-sets: unknown set(s) {bad}; sets are {list(LIBRARY_SETS)}")
         if not e2e_name.startswith("end_to_end"):
             raise ValueError(f"--e2e-name must start with 'end_to_end', got {e2e_name!r}")
         run_bench(BenchOptions(sweep=tuple(parse_rates(sweep)), server_env=env, e2e_name=e2e_name, out=out,
                                bundle=bundle, student=student,
                                only=[p for p in only.split(",") if p], queries=str(queries) if queries else None,
-                               quick=quick, work=work, threads=threads, e2e_repeats=repeats,
+                               quick=quick, work=work, threads=threads, e2e_repeats=repeats, model=model,
+                               qadsm_dir=qadsm_dir, student_ads=student_ads, encode_budget_s=encode_budget_s,
+                               library_sets=sets, library_synthetic_n=library_synthetic_n,
                                command=portable_command("bench", sys.argv[2:])))
 
 

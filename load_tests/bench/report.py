@@ -154,6 +154,11 @@ def markdown(doc: dict) -> str:
                          f"{r['latency_p99_ms']:.2f} | {r['send_lag_p99_ms']:.2f} | "
                          f"{r['generator_cpu_us_per_request']} | {r['generator_core_share']} |")
         lines += ["", f"Highest rate with send-lag p99 ≤ 5 ms: {g['max_rate_send_lag_p99_under_5ms']} req/s.", ""]
+    for key, title in (("retrieval_libraries", "Retrieval libraries side by side"),
+                       ("encoder_runtimes", "Encoder runtimes: ONNX Runtime vs OpenVINO")):
+        if key in sec:
+            lines += [f"## {title}", "", f"See [{key}.md]({key}.md) (figures in `{key}.json`; summary under "
+                      f"`{key}` above).", ""]
     lines += ["## Load around each part", "", "| part | started | seconds | load before | load after | command |",
               "| --- | --- | ---: | --- | --- | --- |"]
     for name, s in sec.items():

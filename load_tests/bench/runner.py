@@ -4,7 +4,11 @@
 2. `query_encoding`: PyTorch vs ONNX fp32 vs ONNX int8;
 3. `retrieval`: exact vs ANN over 1M vectors, with recall;
 4. `end_to_end`: POST /rank over real HTTP on the 1M-ad bundle (`synthetic_bundle`), fixed rate, then a sweep;
-5. `generator_overhead`: the load generator against a trivial server.
+5. `generator_overhead`: the load generator against a trivial server;
+6. `retrieval_libraries` (`--only libraries`): FAISS HNSW32,SQ8 / IVF-PQ, hnswlib, usearch on the shipped
+   student's vectors of real ads and on the synthetic set (addendum `retrieval_libraries.json/.md/.png`);
+7. `encoder_runtimes` (`--only runtimes`): the shipped int8 query tower in ONNX Runtime vs OpenVINO, time and
+   test ROC-AUC (addendum `encoder_runtimes.json/.md`).
 
 Results go to `<out>/perf.json` and `<out>/perf.md` with plots (`report`; the headline figures: `headline`).
 `--only` reruns some parts and keeps the others from the existing perf.json (each part records when it ran
@@ -20,9 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.machine import describe, load_average
+from load_tests.bench.addendum_report import summary_keys, write_addenda
 from load_tests.bench.headline import headline
 
-PARTS = ("teacher", "encode", "retrieval", "e2e", "generator")
+PARTS = ("teacher", "encode", "retrieval", "e2e", "generator", "libraries", "runtimes")
+SHIPPED_MODEL = Path("shipped/twinbert-de")
+LIBRARY_SETS = ("student", "synthetic")  # the libraries part's vector sets (retrieval_libraries.SETS)
 BENCH_OUT, BENCH_WORK = Path("reports/perf"), Path("runs/bench")
 _COMMAND = ["twinrank bench"]  # the command line of this run, recorded with each part it ran
 
@@ -44,6 +51,12 @@ class BenchOptions:
     e2e_name: str = "end_to_end"
     e2e_repeats: int = 5  # fixed-rate runs; the headline is the median run's p99
     command: str = "twinrank bench"
+    model: Path = SHIPPED_MODEL  # the exported student of the libraries and runtimes parts
+    qadsm_dir: Path | None = None  # QADSM {train,dev,test}.txt; default: the --queries file's directory
+    student_ads: int = 100_000  # real-ad catalog size of the libraries part (QADSM ads, then sample ads)
+    encode_budget_s: float = 0.0  # stop encoding that catalog after this long (0: no limit; cached, resumes)
+    library_sets: tuple[str, ...] = ("student", "synthetic")
+    library_synthetic_n: int | None = None  # default: the synthetic set of the retrieval part (1M; quick 100k)
 
 
 def _log(msg: str) -> None:
@@ -150,11 +163,33 @@ def run_bench(opts: BenchOptions) -> dict:
         sec["generator"] = _section("generator overhead", lambda: generator_overhead(
             work, duration=2 if opts.quick else 5))
 
+    qadsm_dir = opts.qadsm_dir or _qadsm_dir(opts.queries)
+    if "libraries" in parts:
+        from load_tests.bench.retrieval_libraries import retrieval_libraries
+
+        sec["retrieval_libraries"] = _section("retrieval libraries", lambda: retrieval_libraries(
+            work, opts.library_sets, opts.model, qadsm_dir, opts.student_ads, opts.encode_budget_s,
+            opts.library_synthetic_n or n_vec, quick=opts.quick, log=_log,
+            previous=sec.get("retrieval_libraries")))
+        for name in opts.library_sets:  # each set names the command that produced it (sets are rerun apart)
+            sec["retrieval_libraries"]["sets"][name].setdefault("_meta", {})["command"] = opts.command
+    if "runtimes" in parts:
+        from load_tests.bench.encoder_runtimes import encoder_runtimes
+
+        sec["encoder_runtimes"] = _section("encoder runtimes", lambda: encoder_runtimes(
+            work, opts.model, qadsm_dir, queries, threads=opts.threads, n_timed=60 if opts.quick else 300,
+            log=_log, auc_limit=1000 if opts.quick else None))
+
     if opts.only and perf_path.exists():  # merge with parts another run wrote meanwhile
         latest = json.loads(perf_path.read_text()).get("sections", {})
         mine = _section_names(parts, opts.e2e_name)
-        sec = doc["sections"] = {**latest, **{k: v for k, v in sec.items() if k in mine}}
+        merged = {**latest, **{k: v for k, v in sec.items() if k in mine}}
+        if "libraries" in parts and "retrieval_libraries" in latest:  # keep sets another run wrote meanwhile
+            ran = {k: v for k, v in sec["retrieval_libraries"]["sets"].items() if k in opts.library_sets}
+            merged["retrieval_libraries"]["sets"] = {**latest["retrieval_libraries"].get("sets", {}), **ran}
+        sec = doc["sections"] = merged
     doc.update(headline(sec))
+    doc.update(summary_keys(sec))
     doc["machine"] = describe()
     doc["command"] = opts.command
     doc["commands"] = sorted({s["_meta"]["command"] for s in sec.values() if "command" in s.get("_meta", {})})
@@ -163,12 +198,21 @@ def run_bench(opts: BenchOptions) -> dict:
     doc["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     from load_tests.bench.report import write_perf
 
-    for p in write_perf(opts.out, doc):
+    for p in [*write_perf(opts.out, doc), *write_addenda(opts.out, sec)]:
         _log(f"wrote {p}")
     return doc
 
 
 def _section_names(parts: list[str], e2e_name: str) -> set[str]:
     names = {"teacher": "teacher_vs_student", "encode": "query_encoding", "retrieval": "retrieval",
-             "e2e": e2e_name, "generator": "generator"}
+             "e2e": e2e_name, "generator": "generator", "libraries": "retrieval_libraries",
+             "runtimes": "encoder_runtimes"}
     return {names[p] for p in parts}
+
+
+def _qadsm_dir(queries: str | None) -> Path | None:
+    """The directory of a `--queries` QADSM split file when it holds all three splits."""
+    if not queries:
+        return None
+    d = Path(queries).parent
+    return d if all((d / f"{s}.txt").is_file() for s in ("train", "dev", "test")) else None
