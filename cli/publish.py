@@ -22,6 +22,7 @@ bundle_app = typer.Typer(no_args_is_help=True, help="Check and manage published 
 # A writer on a host that also serves is batch work: at nice 10 it takes the CPU /rank leaves idle instead of
 # competing with it (on two cores an `index update` at nice 0 raised the serving p99 6× while it ran).
 WRITER_NICE = 10
+WRITER_NICE_ENV = "TWINRANK_WRITER_NICE"  # the tests set 0: an in-process command would nice the test runner's thread
 
 
 def _setup(threads: int, nice: int = 0) -> None:
@@ -103,8 +104,9 @@ def index_build(
                                          "resume manifest go (default: <bundles>/.encode-<encoder digest>)"),
     force: bool = typer.Option(False, "--force", help="publish even if another writer switched CURRENT while this "
                                "build ran (its changes are then replaced); without it such a build exits 3"),
-    nice: int = typer.Option(WRITER_NICE, "--nice", min=0, max=19, help="lower this writer's CPU priority by N "
-                             "so a writer on a serving host yields to /rank (0: leave it as started)"),
+    nice: int = typer.Option(WRITER_NICE, "--nice", min=0, max=19, envvar=WRITER_NICE_ENV, help="lower this "
+                             "writer's CPU priority by N so a writer on a serving host yields to /rank (0: leave it "
+                             "as started)"),
 ) -> None:
     """Encode the catalog, build the index and publish a new bundle version atomically. It replaces the version
     CURRENT named when it started: if another writer switched CURRENT meanwhile, nothing is published (exit 3)."""
@@ -157,8 +159,9 @@ def index_update(
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (default: local Ray)"),
     actors: int = typer.Option(1, "--actors", min=1, help="--engine ray: encoder actors"),
     threads_per_actor: int = typer.Option(1, "--threads-per-actor", min=1, help="--engine ray: threads per actor"),
-    nice: int = typer.Option(WRITER_NICE, "--nice", min=0, max=19, help="lower this writer's CPU priority by N "
-                             "so a writer on a serving host yields to /rank (0: leave it as started)"),
+    nice: int = typer.Option(WRITER_NICE, "--nice", min=0, max=19, envvar=WRITER_NICE_ENV, help="lower this "
+                             "writer's CPU priority by N so a writer on a serving host yields to /rank (0: leave it "
+                             "as started)"),
 ) -> None:
     """A new version from CURRENT: re-encode only new or changed ads, drop deleted ones. If another writer
     switches CURRENT meanwhile, the changes are re-applied onto the new one (exit 3 if that keeps failing)."""
