@@ -52,7 +52,11 @@ def _publish_copy(version_dir: Path, root: Path) -> str:
 def test_swap_under_traffic_fails_no_request(bundle_root, tiny_model, catalog_b, tmp_path) -> None:
     old = current_version_dir(bundle_root).name
     # Build the next version elsewhere first, so the test measures the swap, not torch in this process.
-    staged = build_tiny_bundle(tiny_model, catalog_b, tmp_path / "staging")
+    # In a copy of the root, so the staged version is the next in sequence (a fresh root's first version built in
+    # the same second as the served one would have its very name).
+    staging = tmp_path / "staging"
+    shutil.copytree(bundle_root, staging)
+    staged = build_tiny_bundle(tiny_model, catalog_b, staging)
     settings = make_settings(bundle_root, watch_interval_s=0.1)
     with running_server(settings) as (url, _):
         stop, log, errors = threading.Event(), [], []
@@ -81,7 +85,8 @@ def test_swap_under_traffic_fails_no_request(bundle_root, tiny_model, catalog_b,
 
 
 def test_graceful_shutdown_drains_in_flight_requests(bundle_root) -> None:
-    settings = make_settings(bundle_root, max_batch_wait_ms=0)
+    # admission off: the test is about draining what was accepted, not about refusing what would wait too long
+    settings = make_settings(bundle_root, max_batch_wait_ms=0, queue_budget_ms=60_000, queue_target_ms=60_000)
     results: list = []
     with running_server(settings) as (url, server):
         def one(i: int) -> None:
