@@ -13,6 +13,7 @@ import time
 import orjson
 
 from service.api.errors import RETRY_AFTER_S, STATUS
+from service.api.middleware import is_rank_post
 from service.api.server import RECEIVED_AT
 from service.errors import ErrorKind
 from service.metrics import Metrics
@@ -50,7 +51,7 @@ class AdmissionGate:
         self.metrics = metrics
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/rank" or scope["method"] != "POST":
+        if not is_rank_post(scope):
             await self.app(scope, receive, send)
             return
         queue = self.queue

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 
 from service.api.errors import error_response, from_errors
-from service.api.middleware import read_body
+from service.api.middleware import is_rank_post, read_body
 from service.api.routes.rank import to_body, to_query
 from service.errors import ErrorKind, ServiceError, invalid
 from service.logs import note_bundle_version
@@ -34,7 +34,7 @@ class FastRank:
         self.state = state
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/rank" or scope["method"] != "POST":
+        if not is_rank_post(scope):
             await self.app(scope, receive, send)
             return
         body = await read_body(receive)  # the BodyLimit middleware outside has bounded it

@@ -12,6 +12,11 @@ from service.metrics import Metrics
 KNOWN_PATHS = {"/rank", "/healthz", "/readyz", "/metrics", "/admin/reload", "/docs", "/openapi.json"}
 
 
+def is_rank_post(scope) -> bool:
+    """Whether an ASGI scope is the POST /rank request (the one the admission gate and the fast path handle)."""
+    return scope["type"] == "http" and scope["path"] == "/rank" and scope["method"] == "POST"
+
+
 async def _send_json(send, status: int, body: dict) -> None:
     data = orjson.dumps(body)
     await send({"type": "http.response.start", "status": status,
