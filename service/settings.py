@@ -65,11 +65,23 @@ class Settings(BaseSettings):
                                          "loop (two thread hand-offs fewer); off: on the worker threads")
     worker_threads: int = Field(4, ge=1, description="threads ranking requests with ads (and query-only ones when "
                                 "retrieve_on_event_loop is off)")
+    compute_nice: int = Field(0, ge=0, le=19, description="nice value of the threads that encode and rank (the "
+                              "query batcher, the rank workers; Linux): above 0 the event loop, which reads "
+                              "requests and refuses the ones admission turns away, wins the cores from them "
+                              "under overload")
     max_batch: int = Field(32, ge=1, description="most queries encoded in one ONNX call")
     max_batch_wait_ms: float = Field(2.0, ge=0, le=50, description="longest a query waits for batch company")
     fast_rank_path: bool = Field(True, description="serve POST /rank from plain ASGI (same contract, less CPU); "
                                  "off: through the FastAPI route")
     query_cache_size: int = Field(10_000, ge=0, description="LRU entries of query vectors; 0 turns it off")
+    swap_warm_queries: int = Field(2048, ge=0, description="a bundle with a new query tower encodes this many of "
+                                   "the served cache's most recent queries before it is swapped in (at the "
+                                   "loader's low priority), so it starts with a warm cache; 0: it starts empty")
+    swap_warm_budget_s: float = Field(10.0, ge=0, allow_inf_nan=False, description="longest that warming may "
+                                      "take; the queries not reached by then start uncached")
+    keep_spare_model: bool = Field(True, description="keep the model (sessions, query cache) of a version swapped "
+                                   "out for a new model, so a rollback to it opens nothing; costs that model's "
+                                   "memory")
     ad_encode_batch: int = Field(64, ge=1)
     shutdown_grace_s: float = Field(10.0, ge=0, description="how long shutdown waits for in-flight requests")
 

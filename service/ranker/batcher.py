@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.ranker.low_priority import nice_current_thread
+
 EncodeFn = Callable[[list[str]], tuple[np.ndarray, float, float]]
 
 
@@ -33,10 +35,11 @@ _STOP = object()
 
 
 class QueryBatcher:
-    """`on_batch(size, cpu_s)` is called after each successful encoder call (metrics)."""
+    """`on_batch(size, cpu_s)` is called after each successful encoder call (metrics); the worker thread runs at
+    nice value `nice` (see `settings.compute_nice`)."""
 
     def __init__(self, encode: EncodeFn, max_batch: int, max_wait_s: float, name: str = "query-batcher",
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float], None] | None = None, nice: int = 0) -> None:
         self._encode = encode
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -44,6 +47,7 @@ class QueryBatcher:
         self._announced = 0
         self._lock = threading.Lock()
         self._on_batch = on_batch
+        self._nice = nice
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -97,6 +101,7 @@ class QueryBatcher:
         return batch, stop
 
     def _run(self) -> None:
+        nice_current_thread(self._nice)
         while True:
             first = self._queue.get()
             if first is _STOP:

@@ -4,7 +4,9 @@ Loading is a straight line that fails loudly: verify (checksums, dims, ids) → 
 (a tiny encode + search + head). Any failure raises `BundleError` naming the file, and nothing is swapped.
 
 Loaded beside the bundle being served (`previous`), a version takes over the parts whose files have the same
-digests (see `model_parts`): no new ONNX session, and the query cache comes along when the query tower does.
+digests (see `model_parts`), from it or from the model it replaced (`SpareModel`, kept for a rollback): no new
+ONNX session, and the query cache comes along when the query tower does. A new query tower instead encodes the
+served cache's most recent queries before the swap, so its first seconds are not all cache misses.
 Files that are the very ones `previous` verified (same inode, size and mtime: `index update` hard-links the
 files it does not change) are not hashed again; the others are hashed in a helper process at the lowest
 CPU priority.
@@ -59,11 +61,35 @@ def _stamp(path: Path, digest: str) -> FileStamp:
     return digest, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
+@dataclass(frozen=True)
+class SpareModel:
+    """The model side of a bundle that was swapped out for a new model: its parts, its query cache and the files
+    it verified. The Ranker keeps the last one, so a rollback to that model takes it all over, as an ad-only
+    update takes over the served one."""
+
+    parts: ModelParts
+    query_cache: QueryCache
+    verified: dict[str, FileStamp]
+
+
+def verified_copies(d: Path, m: Manifest, stamps: set[FileStamp]) -> dict[str, FileStamp]:
+    """Files of version `d` that are the very files verified before (`stamps`: same digest, inode, size, mtime)."""
+    out = {}
+    for name, digest in m.files.items():
+        try:
+            stamp = _stamp(d / name, digest)
+        except OSError:
+            continue  # missing: verify_checksums names it
+        if stamp in stamps:
+            out[name] = stamp
+    return out
+
+
 class LoadedBundle:
     """Everything a request needs from one bundle version. Immutable after `load`; safe across threads."""
 
     def __init__(self, version_dir: Path, manifest: Manifest, settings: Settings,
-                 previous: LoadedBundle | None = None) -> None:
+                 previous: LoadedBundle | None = None, spare: SpareModel | None = None) -> None:
         d, m, s = version_dir, manifest, settings
         self.version_dir = d
         self.manifest = m
@@ -72,7 +98,8 @@ class LoadedBundle:
         self.ad_separator = m.model.ad_separator
         providers = ort_providers(s.device)
         self.providers = providers
-        self.model = ModelParts.open(d, m, s, providers, previous.model if previous else None)
+        donors = [x for x in (previous.as_spare() if previous else None, spare) if x is not None]
+        self.model = ModelParts.open(d, m, s, providers, tuple(x.parts for x in donors))
         query, ad = self.model.tower("query"), self.model.tower("ad")
         self.query_tokenizer, self.query_encoder = query.text, query.encoder
         self.ad_tokenizer, self.ad_encoder = ad.text, ad.encoder
@@ -89,48 +116,63 @@ class LoadedBundle:
                                  m.index.vectors_scale)
         self.ads = AdTable.read(d / m.index.ads_file)
         # Cached query vectors stay valid exactly when the query tower is the same one.
-        carry = previous is not None and "query" in self.model.reused
-        self.query_cache = previous.query_cache if carry else QueryCache(s.query_cache_size)
+        carried = next((x.query_cache for x in donors if self.model.shares("query", x.parts)), None)
+        self.query_cache = carried if carried is not None else QueryCache(s.query_cache_size)
+        self.cache_carried = carried is not None
         self.verified: dict[str, FileStamp] = {}  # files of this version whose content is known to match
         self.hashed: list[str] = []  # the files `load` computed the sha256 of (the others were known already)
+        self.warmed_queries = 0  # cached queries of the served bundle this one encoded before its swap
 
     @classmethod
-    def load(cls, version_dir: Path, settings: Settings, previous: LoadedBundle | None = None) -> LoadedBundle:
+    def load(cls, version_dir: Path, settings: Settings, previous: LoadedBundle | None = None,
+             spare: SpareModel | None = None) -> LoadedBundle:
         """Verify, open and warm up a bundle version; raises `BundleError` naming the bad file. Beside a
-        `previous` bundle, only what differs from it is hashed (in a helper at low priority) and opened."""
+        `previous` bundle (and the `spare` model), only what differs from them is hashed (in a helper at low
+        priority) and opened."""
         t0 = time.perf_counter()
         d = version_dir
         manifest = load_manifest(d)
         try:
             # Even a file whose part is taken over from memory is checked (unless it is the very file verified
             # before): a damaged copy on disk would otherwise surface only when the service restarts.
-            known = previous.verified_copies(d, manifest) if previous is not None else {}
+            stamps = {*(previous.verified.values() if previous else ()), *(spare.verified.values() if spare else ())}
+            known = verified_copies(d, manifest, stamps)
             verify_contents(d, manifest, set(known), hash_low_priority if previous is not None else hash_here)
-            bundle = cls(d, manifest, settings, previous)
+            bundle = cls(d, manifest, settings, previous, spare)
             bundle.hashed = sorted(set(manifest.files) - set(known))
             bundle.verified = known | {name: _stamp(d / name, manifest.files[name]) for name in bundle.hashed}
         except BundleError:
             raise
         except Exception as exc:  # ORT, FAISS and pyarrow raise many types for a bad file; each is a refusal
             raise BundleError(f"{d}: {exc}", d, reason="unreadable") from exc
+        if previous is not None and not bundle.cache_carried:
+            bundle.warmed_queries = bundle.warm_cache(previous.query_cache, settings.swap_warm_queries,
+                                                      settings.swap_warm_budget_s, settings.max_batch)
         bundle.warm_up(bundle.query_cache.recent(WARM_UP_QUERIES) if previous is not None else [])
-        log.info("loaded bundle %s (%d ads, %s) in %.2fs; took over from %s: %s", bundle.version, bundle.size,
-                 "GPU" if bundle.index.on_gpu else "CPU", time.perf_counter() - t0,
-                 previous.version if previous else "-", ", ".join(sorted(bundle.model.reused)) or "nothing")
+        log.info("loaded bundle %s (%d ads, %s) in %.2fs; took over from %s: %s; query cache %s", bundle.version,
+                 bundle.size, "GPU" if bundle.index.on_gpu else "CPU", time.perf_counter() - t0,
+                 previous.version if previous else "-", ", ".join(sorted(bundle.model.reused)) or "nothing",
+                 "carried over" if bundle.cache_carried else f"warmed with {bundle.warmed_queries} queries")
         return bundle
 
-    def verified_copies(self, d: Path, m: Manifest) -> dict[str, FileStamp]:
-        """Files of version `d` that are the very files this bundle verified (same digest, inode, size, mtime)."""
-        mine = set(self.verified.values())
-        out = {}
-        for name, digest in m.files.items():
-            try:
-                stamp = _stamp(d / name, digest)
-            except OSError:
-                continue  # missing: verify_checksums names it
-            if stamp in mine:
-                out[name] = stamp
-        return out
+    def as_spare(self) -> SpareModel:
+        return SpareModel(self.model, self.query_cache, self.verified)
+
+    def warm_cache(self, served: QueryCache, n: int, budget_s: float, batch: int) -> int:
+        """Encode up to `n` of `served`'s most recent queries with this bundle's query tower (in batches of
+        `batch`, for at most `budget_s`) into this bundle's cache, in their recency order; returns how many."""
+        keys = served.recent_keys(min(n, self.query_cache.capacity))[::-1]  # oldest first: the LRU order
+        deadline = time.perf_counter() + budget_s
+        done = 0
+        for start in range(0, len(keys), batch):
+            if time.perf_counter() > deadline:
+                break
+            chunk = keys[start : start + batch]
+            vecs, _, _ = self.encode_queries(chunk)
+            for key, vec in zip(chunk, vecs, strict=True):
+                self.query_cache.put(key, vec)
+            done += len(chunk)
+        return done
 
     @property
     def size(self) -> int:

@@ -27,17 +27,22 @@ def thread_nice(tid: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, tid)
 
 
+def nice_current_thread(nice: int) -> None:
+    """Raise the calling thread's nice value to at least `nice` (Linux; elsewhere, or where a container forbids
+    it, the thread keeps its priority: everything still works, only the scheduling preference is lost)."""
+    if nice > 0 and sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, max(nice, thread_nice(tid)))
+
+
 def run_low_priority(fn: Callable[[], T], nice: int = LOADER_NICE) -> T:
     """`fn()` on a new thread niced to at least `nice` (Linux; elsewhere at normal priority); its result or
     its exception, re-raised here."""
     out: dict[str, object] = {}
 
     def target() -> None:
-        if nice > 0 and sys.platform.startswith("linux"):
-            tid = threading.get_native_id()
-            # A container may forbid it; loading at normal priority still works.
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, tid, max(nice, thread_nice(tid)))
+        nice_current_thread(nice)
         try:
             out["value"] = fn()
         except BaseException as exc:  # handed to the caller

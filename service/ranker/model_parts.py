@@ -3,7 +3,8 @@ each keyed by the digests of the files it was opened from and the manifest value
 
 A later bundle version whose part has the same key (an ad-only `index update`, a rollback to the same model)
 takes that part over instead of opening it again: no re-hash of its files, no new ONNX session, and, when
-the query tower is taken over, the query-vector cache stays valid.
+the query tower is taken over, the query-vector cache stays valid. Parts are taken over from the bundle being
+served and from the model it replaced (kept as a spare, so a rollback after a new model reopens nothing).
 """
 
 from __future__ import annotations
@@ -51,26 +52,17 @@ class ModelParts:
         self.parts = parts
         self.reused = reused
 
-    @staticmethod
-    def reusable(m: Manifest, settings: Settings, previous: ModelParts | None) -> frozenset[str]:
-        """The parts of bundle `m` that `previous` already holds."""
-        if previous is None:
-            return frozenset()
-        keys = part_keys(m, settings.encoder_precision == "int8")
-        return frozenset(name for name, key in keys.items() if previous.keys.get(name) == key)
-
     @classmethod
     def open(cls, d: Path, m: Manifest, settings: Settings, providers: list[str],
-             previous: ModelParts | None = None) -> ModelParts:
-        """Take over what `previous` has, open the rest from `d`."""
+             donors: tuple[ModelParts, ...] = ()) -> ModelParts:
+        """Take over what the `donors` hold (the first one that has a part gives it), open the rest from `d`."""
         keys = part_keys(m, settings.encoder_precision == "int8")
-        reused = cls.reusable(m, settings, previous)
         parts: dict[str, object] = {}
         s = settings
-        for name in keys:
-            if name in reused:
-                assert previous is not None
-                parts[name] = previous.parts[name]
+        for name, key in keys.items():
+            donor = next((x for x in donors if x.keys.get(name) == key), None)
+            if donor is not None:
+                parts[name] = donor.parts[name]
             elif name == RES:
                 assert m.heads.res is not None
                 parts[name] = ResHead(OnnxModel(d / m.heads.res.file, providers, s.ort_intra_op_threads,
@@ -78,7 +70,12 @@ class ModelParts:
             else:
                 parts[name] = OnnxTower.from_manifest(d, m, name, s.encoder_precision == "int8",
                                                       s.ort_intra_op_threads, providers, s.ort_inter_op_threads)
+        reused = frozenset(n for n in keys if any(x.parts.get(n) is parts[n] for x in donors))
         return cls(keys, parts, reused)
+
+    def shares(self, name: str, other: ModelParts) -> bool:
+        """Whether part `name` here is the very object `other` holds (one was taken over from the other)."""
+        return name in other.parts and other.parts[name] is self.parts.get(name)
 
     def tower(self, route: str) -> OnnxTower:
         part = self.parts[route]

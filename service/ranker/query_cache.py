@@ -49,6 +49,16 @@ class QueryCache:
                 out.append(vec)
             return out
 
+    def recent_keys(self, n: int) -> list[str]:
+        """The `n` most recently used queries, newest first (a new query tower encodes them before its swap)."""
+        with self._lock:
+            out = []
+            for key in reversed(self._data.keys()):
+                if len(out) >= n:
+                    break
+                out.append(key)
+            return out
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()

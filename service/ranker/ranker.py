@@ -24,8 +24,8 @@ from service.bundle import BundleError, read_current, resolve
 from service.errors import ErrorKind, ServiceError
 from service.metrics import Metrics
 from service.ranker.batcher import QueryBatcher
-from service.ranker.loaded import LoadedBundle
-from service.ranker.low_priority import LOADER_NICE, run_low_priority
+from service.ranker.loaded import LoadedBundle, SpareModel
+from service.ranker.low_priority import LOADER_NICE, nice_current_thread, run_low_priority
 from service.ranker.pipeline import query_vector, rank, rank_with_query_vector
 from service.ranker.types import RankOutcome, RankQuery
 from service.runtime.onnx_model import CPU
@@ -42,7 +42,8 @@ class Serving:
     def __init__(self, bundle: LoadedBundle, settings: Settings, metrics: Metrics) -> None:
         self.bundle = bundle
         self.batcher = QueryBatcher(bundle.encode_queries, settings.max_batch, settings.max_batch_wait_ms / 1000,
-                                    name=f"{BATCHER_THREAD_PREFIX}{bundle.version}", on_batch=metrics.observe_batch)
+                                    name=f"{BATCHER_THREAD_PREFIX}{bundle.version}", on_batch=metrics.observe_batch,
+                                    nice=settings.compute_nice)
         self._users = 0
         self._retired = False
         self._lock = threading.Lock()
@@ -83,13 +84,15 @@ class Ranker:
         self.metrics = metrics or Metrics()
         self._serving: Serving | None = None
         self._reload_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix=WORKER_THREAD_PREFIX)
+        self._executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix=WORKER_THREAD_PREFIX,
+                                            initializer=nice_current_thread, initargs=(settings.compute_nice,))
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
         self.closing = False
         self.refused: dict[str, str] = {}  # version dir name → why it was refused
+        self._spare: SpareModel | None = None  # the model last swapped out for a new one (settings.keep_spare_model)
 
     # ---- bundles -------------------------------------------------------------------------------
     @property
@@ -115,7 +118,8 @@ class Ranker:
                 if previous is None:  # nothing to protect: load at full speed
                     new = LoadedBundle.load(version_dir, self.settings)
                 else:
-                    new = run_low_priority(partial(LoadedBundle.load, version_dir, self.settings, previous),
+                    new = run_low_priority(partial(LoadedBundle.load, version_dir, self.settings, previous,
+                                                   self._spare),
                                            LOADER_NICE if self._loader_may_be_niced() else 0)
             except BundleError as exc:
                 self._refuse(version_dir.name, exc)
@@ -128,6 +132,7 @@ class Ranker:
             how = "same_model" if reused == frozenset(new.model.keys) else "new_model" if not reused else "partly_new"
             how = how if previous is not None else "startup"
             if current is not None:
+                self._keep_spare(current.bundle, new)
                 current.retire()
             # A full collection walks every tracked object: with a 1M-ad table that is a 30-70 ms stall on a
             # request thread at random moments (the p99.9). Objects alive now live until the next reload, so
@@ -136,6 +141,13 @@ class Ranker:
             self.metrics.record_bundle_event("loaded", new.version, how, f"serving bundle {new.version} from "
                                              f"{version_dir} ({how})")
             return ReloadResult(True, new.version, str(version_dir))
+
+    def _keep_spare(self, outgoing: LoadedBundle, new: LoadedBundle) -> None:
+        """Keep the outgoing bundle's model when `new` did not take all of it over: a rollback would want it.
+        (After an ad-only update the spare stays what it was.)"""
+        if self.settings.keep_spare_model and any(not new.model.shares(name, outgoing.model)
+                                                   for name in outgoing.model.parts):
+            self._spare = outgoing.as_spare()
 
     def _loader_may_be_niced(self) -> bool:
         """Whether the loading thread starts no threads that serving will use (see `low_priority`)."""
@@ -284,5 +296,6 @@ class Ranker:
         self.closing = True
         self._executor.shutdown(wait=True, cancel_futures=False)
         serving, self._serving = self._serving, None
+        self._spare = None
         if serving is not None:
             serving.retire()

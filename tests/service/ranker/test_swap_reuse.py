@@ -3,6 +3,7 @@ sessions and query cache and re-hashes none of their files; a new model is opene
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
@@ -17,7 +18,7 @@ from service.bundle import BundleError, sha256_file
 from service.bundle.hashing import hash_low_priority
 from service.ranker.low_priority import run_low_priority, thread_nice
 from service.ranker.ranker import Ranker
-from service.ranker.types import RankQuery
+from service.ranker.types import AdInput, RankQuery
 from tests.service.conftest import make_settings
 from tests.utils.bundles import build_tiny_bundle, tiny_model_dir, write_catalog, write_jsonl
 
@@ -98,15 +99,64 @@ def test_new_model_is_opened_in_full_with_a_cache_of_its_own(ranker: Ranker, bun
     assert new.query_encoder.model.session is not old.query_encoder.model.session
     assert new.res is not old.res
     assert set(new.hashed) == set(new.manifest.files)
-    assert new.query_cache is not cache and len(new.query_cache) == 0
+    # A cache of its own, warmed before the swap with the served cache's queries encoded by the new tower.
+    assert new.query_cache is not cache and not new.cache_carried
+    assert new.warmed_queries == 1 and len(new.query_cache) == 1
     out = ranker.rank_sync(_query("wohnung mieten"))
-    assert not out.query_cached and out.bundle_version == new.version
+    assert out.query_cached and out.bundle_version == new.version
     assert all(r.ad_id.startswith("nm") for r in out.results)
     # The new tower's vectors differ from the old one's: a carried cache would have served wrong vectors.
     v_old = old.encode_queries(["wohnung mieten"])[0][0]
     v_new = new.encode_queries(["wohnung mieten"])[0][0]
     assert float(np.dot(v_old, v_new)) < 0.99
+    np.testing.assert_allclose(new.query_cache.get("wohnung mieten"), v_new, atol=1e-6)
     assert 'twinrank_bundle_events_total{event="loaded",reason="new_model"} 1.0' in _metrics(ranker)
+
+
+def test_rollback_after_a_new_model_takes_the_spare_model_over(ranker: Ranker, bundle_root: Path,
+                                                               other_model: Path, tmp_path: Path) -> None:
+    """The model a new one replaced is kept: rolling back to it opens no session and brings its cache back."""
+    old = ranker.bundle
+    assert old is not None
+    ranker.rank_sync(_query("ferienhaus ostsee"))
+    cache = old.query_cache
+    build_tiny_bundle(other_model, write_catalog(tmp_path / "ads.jsonl", n=25, seed=2, prefix="nm"), bundle_root)
+    ranker.check_current()
+    new = ranker.bundle
+    assert new is not None and new.model.reused == frozenset()
+    assert rollback(bundle_root) == old.version
+    ranker.check_current()
+    back = ranker.bundle
+    assert back is not None and back.version == old.version
+    assert back.model.reused == {"query", "ad", "res"}
+    assert back.query_encoder.model.session is old.query_encoder.model.session
+    assert back.query_cache is cache and back.hashed == []
+    assert ranker.rank_sync(_query("ferienhaus ostsee")).query_cached
+    # And forward again: the new model is the spare now.
+    build_tiny_bundle(other_model, write_catalog(tmp_path / "ads2.jsonl", n=25, seed=2, prefix="nm"), bundle_root)
+    ranker.check_current()
+    again = ranker.bundle
+    assert again is not None and again.query_encoder.model.session is new.query_encoder.model.session
+
+
+def test_no_spare_model_when_turned_off(bundle_root: Path, other_model: Path, tmp_path: Path) -> None:
+    r = Ranker(make_settings(bundle_root, keep_spare_model=False, swap_warm_queries=0))
+    try:
+        r.reload()
+        old = r.bundle
+        assert old is not None
+        r.rank_sync(_query("ferienhaus ostsee"))
+        build_tiny_bundle(other_model, write_catalog(tmp_path / "ads.jsonl", n=25, seed=2, prefix="nm"),
+                          bundle_root)
+        r.check_current()
+        assert r.bundle is not None and len(r.bundle.query_cache) == 0 and r.bundle.warmed_queries == 0
+        rollback(bundle_root)
+        r.check_current()
+        back = r.bundle
+        assert back is not None and back.model.reused == frozenset()
+        assert back.query_encoder.model.session is not old.query_encoder.model.session
+    finally:
+        r.close()
 
 
 def test_a_changed_query_prefix_is_a_new_query_tower(ranker: Ranker, bundle_root: Path, tmp_path: Path) -> None:
@@ -146,6 +196,24 @@ def test_loading_beside_a_served_bundle_runs_niced_and_leaves_no_thread_niced(ra
         except OSError:  # the thread ended meanwhile
             continue
     assert all(n == base for n in niced.values()), niced
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_compute_threads_run_at_compute_nice_and_the_caller_does_not(bundle_root: Path) -> None:
+    base = thread_nice(threading.get_native_id())
+    r = Ranker(make_settings(bundle_root, compute_nice=5))
+    try:
+        r.reload()
+        r.rank_sync(_query("flug berlin"))
+        asyncio.run(r.rank(RankQuery(query="flug berlin", top_k=3, defect_weight=0.5,
+                                     ads=[AdInput("x1", "Flug", "nach berlin", 1.0, 0.02)])))  # on a worker
+        by_name = {t.name: thread_nice(t.native_id) for t in threading.enumerate() if t.native_id is not None}
+        compute = {n: v for n, v in by_name.items() if n.startswith(("batcher-", "rank_"))}
+        assert any(n.startswith("batcher-") for n in compute) and any(n.startswith("rank_") for n in compute)
+        assert all(v == max(base, 5) for v in compute.values()), compute
+        assert thread_nice(threading.get_native_id()) == base
+    finally:
+        r.close()
 
 
 def test_low_priority_hashing_agrees_with_sha256(bundle_root: Path) -> None:
