@@ -82,5 +82,33 @@ def _line(r: dict) -> str:
             f"{r['precision']} towers, {r['head']} head)")
 
 
+def unseen_queries(
+    predictions: Path = typer.Option(Path("reports/qadsm-de/predictions.parquet"), "--predictions",
+                                     help="predictions.parquet of a distillation report"),
+    data: str = typer.Option(..., "--data", help="the QADSM directory the report was made from (train, dev, test)"),
+    out: Path | None = typer.Option(None, "--out", help="write unseen_queries.json and unseen_queries.md here "
+                                    "(default: beside --predictions)"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=100, help="query-bootstrap resamples of the interval"),
+) -> None:
+    """Every model's test ROC-AUC on the rows whose query occurs in neither train nor dev, beside the full split,
+    recomputed from a report's predictions (no retraining)."""
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
+        from common.files import atomic_write, write_json
+        from offline.evaluation.unseen_queries import unseen_from_predictions, unseen_markdown
+
+        if not predictions.is_file():
+            raise FileNotFoundError(f"--predictions: no file at {predictions}")
+        figures = unseen_from_predictions(predictions, data, bootstrap)
+        figures["command"] = f"twinrank unseen-queries --predictions {predictions} --data <qadsm>/de"
+        where = out or predictions.parent
+        where.mkdir(parents=True, exist_ok=True)
+        write_json(where / "unseen_queries.json", figures)
+        atomic_write(where / "unseen_queries.md", unseen_markdown(figures).encode())
+        for name, r in sorted(figures["models"].items(), key=lambda kv: -kv[1]["roc_auc_unseen"]):
+            typer.echo(f"{name}: unseen {r['roc_auc_unseen']:.4f} (full {r['roc_auc_full']:.4f})")
+        typer.echo(f"wrote {where / 'unseen_queries.json'} and unseen_queries.md ({figures['rows']} rows)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
+    app.command("unseen-queries")(unseen_queries)

@@ -68,8 +68,9 @@ def predict(run: Run) -> Predictions:
     fit = list(dict.fromkeys(list(train["query"]) + frame_ad_texts(train)))
     scores["tfidf"] = {s: tfidf_scores(fit, list(f["query"]), frame_ad_texts(f)) for s, f in parts.items()}
 
+    seen = frozenset(table.loc[table.split.isin(["train", "dev"]), "query"])
     return Predictions(scores, {s: f.label.to_numpy() for s, f in parts.items()}, list(parts["test"]["query"]),
-                       cal, lab_head)
+                       cal, lab_head, seen)
 
 
 def evaluate_stage(run: Run, stage_dir: Path) -> dict:

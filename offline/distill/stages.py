@@ -29,7 +29,7 @@ from offline.distill.training import seed_everything
 # Bumped when stage code changes what the student stages produce, so finished runs redo those stages.
 # v2: uncentred, bias-free PCA init of the projections.
 STUDENT_RECIPE = "student-v2"
-EVAL_RECIPE = "eval-v2"  # v2: the stage also writes report/predictions.parquet
+EVAL_RECIPE = "eval-v3"  # v2: the stage also writes report/predictions.parquet; v3: unseen-query ROC-AUC
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from offline.evaluation.ranking_metrics import ece, gain_kept, model_metrics, reliability, sigmoid
+from offline.evaluation.unseen_queries import unseen_query_metrics, unseen_rows
 
 
 @dataclass
@@ -21,6 +22,8 @@ class Predictions:
         test_queries: the query of each test pair (for the per-query ranking metrics).
         calibration: the served head's Platt scaling (`calibration.json`).
         labels_head: the head the labels-only student is scored by (chosen on dev).
+        seen_queries: the train and dev queries; when given, the metrics add every model's ROC-AUC on the test
+            rows whose query is not among them (`unseen_queries`).
     """
 
     scores: dict[str, dict[str, np.ndarray]]
@@ -28,6 +31,7 @@ class Predictions:
     test_queries: list[str]
     calibration: dict
     labels_head: str
+    seen_queries: frozenset[str] = frozenset()
 
 
 def evaluate_predictions(p: Predictions, bootstrap: int, ndcg_k: int, density_top: list[int]) -> dict:
@@ -38,7 +42,7 @@ def evaluate_predictions(p: Predictions, bootstrap: int, ndcg_k: int, density_to
     cal = p.calibration
     raw = p.scores["student_kd"]["test"]
     p_before, p_after = sigmoid(raw), sigmoid(cal["a"] * raw + cal["b"])
-    return {
+    out = {
         "split": "test",
         "rows": int(len(y_test)),
         "models": models,
@@ -50,3 +54,9 @@ def evaluate_predictions(p: Predictions, bootstrap: int, ndcg_k: int, density_to
         "calibration": cal,
         "student_labels_head": p.labels_head,
     }
+    if p.seen_queries:
+        _, group = np.unique(np.asarray(p.test_queries, dtype=object), return_inverse=True)
+        out["test_unseen_queries"] = unseen_query_metrics({n: s["test"] for n, s in p.scores.items()}, y_test,
+                                                          group, unseen_rows(p.test_queries, set(p.seen_queries)),
+                                                          bootstrap)
+    return out

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from common.machine import cpu_summary
+from offline.evaluation.unseen_queries import unseen_markdown
 
 ORDER = ["teacher", "teacher_bi", "teacher_cross", "student_kd", "student_kd_cos", "student_labels", "cdssm",
          "zero_shot", "tfidf"]
@@ -92,6 +93,7 @@ def _markdown(m: dict, run_dir: Path) -> str:
         "- nDCG@5 is over test queries with both labels; 'Good in top-k' is the share of Good ads among each "
         "query's k best-scored ads (queries with ≥ k ads), as in TwinBERT's density table.",
         "",
+        *([unseen_markdown(m["test_unseen_queries"])] if "test_unseen_queries" in m else []),
         "## Wall time per stage (seconds)",
         "",
         "| stage | seconds |",
