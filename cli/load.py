@@ -35,6 +35,9 @@ def loadtest(
     slo_ms: float = typer.Option(SLO.p99_ms, help="p99 SLO (ms) for --sweep."),
     max_error_rate: float = typer.Option(SLO.max_error_rate, help="Largest error share a passing rate may have."),
     queries: Path | None = typer.Option(None, help="Query file: one per line, or a QADSM TSV (first field)."),
+    query_stream: str = typer.Option(SPEC.query_stream, help="distinct: the file's distinct queries at random; "
+                                     "rows: every row's query in a seeded shuffle (head queries repeat as in the "
+                                     "file: real traffic for a query cache)"),
     ads_ratio: float = typer.Option(SPEC.ads_ratio, help="Share of requests that send ads (the rest retrieve), 0–1."),
     ads_per_request: int = typer.Option(SPEC.ads_per_request, help="Ads per request in ads mode."),
     ads_table: Path | None = typer.Option(None, help="Parquet ad table (e.g. a bundle's ads.parquet) for ads mode."),
@@ -61,14 +64,17 @@ def loadtest(
         fail(f"--arrivals must be 'constant' or 'poisson', got {arrivals!r}", ExitCode.USAGE)
     if not 0 <= ads_ratio <= 1:
         fail(f"--ads-ratio must be in [0, 1], got {ads_ratio}", ExitCode.USAGE)
+    if query_stream not in ("distinct", "rows") or (query_stream == "rows" and queries is None):
+        fail(f"--query-stream must be distinct, or rows with --queries (got {query_stream!r})", ExitCode.USAGE)
     if rate <= 0 or duration <= 0 or timeout <= 0:
         fail("--rate, --duration and --timeout must be > 0", ExitCode.USAGE)
     with one_line_errors(ExitCode.USAGE, RUN_ERRORS):
         rates = parse_rates(sweep) if sweep else [rate]
         spec = LoadTestSpec(
             url=url, rates=rates, duration=duration, arrivals=arrivals, path=path,
-            queries=str(queries) if queries else None, ads_ratio=ads_ratio, ads_per_request=ads_per_request,
-            ads_table=str(ads_table) if ads_table else None, top_k=top_k, defect_weight=defect_weight,
+            queries=str(queries) if queries else None, query_stream=query_stream, ads_ratio=ads_ratio,
+            ads_per_request=ads_per_request, ads_table=str(ads_table) if ads_table else None, top_k=top_k,
+            defect_weight=defect_weight,
             timeout=timeout, max_conns=max_conns, warmup=warmup, ready_timeout=ready_timeout,
             slo=Slo(p99_ms=slo_ms, max_error_rate=max_error_rate), seed=seed, progress=not quiet,
             event_file=str(event_file) if event_file else None,

@@ -8,7 +8,9 @@
 6. `retrieval_libraries` (`--only libraries`): FAISS HNSW32,SQ8 / IVF-PQ, hnswlib, usearch on the shipped
    student's vectors of real ads and on the synthetic set (addendum `retrieval_libraries.json/.md/.png`);
 7. `encoder_runtimes` (`--only runtimes`): the shipped int8 query tower in ONNX Runtime vs OpenVINO, time and
-   test ROC-AUC (addendum `encoder_runtimes.json/.md`).
+   test ROC-AUC (addendum `encoder_runtimes.json/.md`);
+8. `traffic` (`--only traffic`): the `--queries` file's own stream (head queries repeating) with the query cache
+   on, beside the all-distinct stream with it off, on the e2e bundle (addendum `traffic.json/.md`).
 
 Results go to `<out>/perf.json` and `<out>/perf.md` with plots (`report`; the headline figures: `headline`).
 `--only` reruns some parts and keeps the others from the existing perf.json (each part records when it ran
@@ -27,7 +29,7 @@ from common.machine import describe, load_average
 from load_tests.bench.addendum_report import summary_keys, write_addenda
 from load_tests.bench.headline import headline
 
-PARTS = ("teacher", "encode", "retrieval", "e2e", "generator", "libraries", "runtimes")
+PARTS = ("teacher", "encode", "retrieval", "e2e", "generator", "libraries", "runtimes", "traffic")
 SHIPPED_MODEL = Path("shipped/twinbert-de")
 LIBRARY_SETS = ("student", "synthetic")  # the libraries part's vector sets (retrieval_libraries.SETS)
 BENCH_OUT, BENCH_WORK = Path("reports/perf"), Path("runs/bench")
@@ -138,18 +140,24 @@ def run_bench(opts: BenchOptions) -> dict:
         sec["retrieval"] = _section("retrieval", lambda: retrieval(work, n=n_vec, threads=opts.threads,
                                                                    served_index=served_path,
                                                                    served_factory=served_factory))
-    if "e2e" in parts:
-        from load_tests.bench.end_to_end import end_to_end
+    def e2e_bundle() -> float:
+        """Build (or find) the e2e part's 1M-ad bundle; seconds it took."""
         from load_tests.bench.retrieval import synthetic_vectors
         from load_tests.bench.student_models import build_student
         from load_tests.bench.synthetic_bundle import build_synthetic_bundle
 
+        t0 = time.perf_counter()
+        vec_path, _ = synthetic_vectors(work, n_vec)
+        version = build_synthetic_bundle(bundles, opts.student or build_student(work), vec_path)
+        build_s = round(time.perf_counter() - t0, 1)
+        _log(f"bundle {version.name} ready after {build_s} s")
+        return build_s
+
+    if "e2e" in parts:
+        from load_tests.bench.end_to_end import end_to_end
+
         def e2e() -> dict:
-            t0 = time.perf_counter()
-            vec_path, _ = synthetic_vectors(work, n_vec)
-            version = build_synthetic_bundle(bundles, opts.student or build_student(work), vec_path)
-            build_s = round(time.perf_counter() - t0, 1)
-            _log(f"bundle {version.name} ready after {build_s} s")
+            build_s = e2e_bundle()
             res = end_to_end(work, bundles, opts.queries, duration=10 if opts.quick else 30,
                              sweep_rates=opts.sweep, sweep_duration=5 if opts.quick else 15,
                              server_env=opts.server_env, repeats=1 if opts.quick else opts.e2e_repeats)
@@ -162,6 +170,18 @@ def run_bench(opts: BenchOptions) -> dict:
 
         sec["generator"] = _section("generator overhead", lambda: generator_overhead(
             work, duration=2 if opts.quick else 5))
+
+    if "traffic" in parts:
+        from load_tests.bench.traffic import realistic_traffic
+
+        def traffic() -> dict:
+            if not opts.queries:
+                return {"skipped": "needs --queries (the test split, whose row stream is replayed)"}
+            build_s = e2e_bundle()
+            return realistic_traffic(work, bundles, opts.queries, repeats=1 if opts.quick else 3,
+                                     duration=10 if opts.quick else None, log=_log) | {"bundle_build_s": build_s}
+
+        sec["traffic"] = _section("traffic", traffic)
 
     qadsm_dir = opts.qadsm_dir or _qadsm_dir(opts.queries)
     if "libraries" in parts:
@@ -206,7 +226,7 @@ def run_bench(opts: BenchOptions) -> dict:
 def _section_names(parts: list[str], e2e_name: str) -> set[str]:
     names = {"teacher": "teacher_vs_student", "encode": "query_encoding", "retrieval": "retrieval",
              "e2e": e2e_name, "generator": "generator", "libraries": "retrieval_libraries",
-             "runtimes": "encoder_runtimes"}
+             "runtimes": "encoder_runtimes", "traffic": "traffic"}
     return {names[p] for p in parts}
 
 

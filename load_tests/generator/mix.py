@@ -67,8 +67,10 @@ def build_mix(
     n_bodies: int = 1000,
     extra: dict | None = None,
     seed: int = 0,
+    in_order: bool = False,
 ) -> list[Request]:
-    """`n_bodies` requests; a share `ads_ratio` (0–1) of them carry `ads_per_request` ads."""
+    """`n_bodies` requests; a share `ads_ratio` (0–1) of them carry `ads_per_request` ads. Each body's query is
+    drawn from `queries` at random, or with `in_order` taken in turn (a replayed stream)."""
     if not queries:
         raise ValueError("the query pool is empty")
     if not 0.0 <= ads_ratio <= 1.0:
@@ -81,8 +83,9 @@ def build_mix(
     modes = ["ads"] * n_ads + ["query"] * (n_bodies - n_ads)
     rng.shuffle(modes)
     out = []
-    for mode in modes:
-        body: dict = {"query": rng.choice(queries), "top_k": top_k, "defect_weight": defect_weight}
+    for i, mode in enumerate(modes):
+        query = queries[i % len(queries)] if in_order else rng.choice(queries)
+        body: dict = {"query": query, "top_k": top_k, "defect_weight": defect_weight}
         if mode == "ads":
             body["ads"] = [a.as_dict() for a in rng.sample(pool, ads_per_request)]
         if extra:

@@ -49,6 +49,21 @@ def read_query_file(path: str | Path) -> list[str]:
     return list(seen)
 
 
+def read_query_stream(path: str | Path, seed: int = 0) -> list[str]:
+    """Every row's query of a file (duplicates kept: head queries repeat as often as the file has them), in a
+    seeded shuffle, so a run replays the file's query frequencies rather than its row order (QADSM files group a
+    query's rows together, which would flatter a cache)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"query file not found: {p}")
+    with p.open(encoding="utf-8", newline="") as fh:
+        rows = [q for line in fh if (q := line.rstrip("\r\n").split("\t", 1)[0].strip())]
+    if not rows:
+        raise ValueError(f"query file {p} holds no queries")
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
 def load_queries(path: str | Path | None, limit: int | None = None, seed: int = 0) -> list[str]:
     """The query pool for a run: from `path` when given, else the built-in mix; optionally `limit` of them."""
     qs = read_query_file(path) if path else builtin_queries(seed=seed)

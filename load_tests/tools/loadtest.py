@@ -12,7 +12,7 @@ from load_tests.generator.config import OpenLoopConfig
 from load_tests.generator.engine import run
 from load_tests.generator.http1 import Pool, Target
 from load_tests.generator.mix import ads_from_table, build_mix
-from load_tests.generator.queries import load_queries
+from load_tests.generator.queries import load_queries, read_query_stream
 from load_tests.generator.sweep import sweep
 from load_tests.generator.timeline import Timeline
 from load_tests.tools.loadtest_report import write_loadtest_report
@@ -48,13 +48,26 @@ def wait_ready(target: Target, path: str, timeout: float) -> None:
         time.sleep(0.5)
 
 
+def stream_queries(spec: LoadTestSpec) -> tuple[list[str], int, bool]:
+    """(queries, request bodies, whether bodies take the queries in turn) for the spec's query stream."""
+    if spec.query_stream == "distinct":
+        return load_queries(spec.queries, seed=spec.seed), 1000, False
+    if spec.query_stream == "rows":
+        if not spec.queries:
+            raise ValueError("--query-stream rows needs --queries (a file whose rows are replayed)")
+        rows = read_query_stream(spec.queries, spec.seed)
+        return rows, len(rows), True
+    raise ValueError(f"--query-stream must be distinct or rows (got {spec.query_stream!r})")
+
+
 def run_loadtest(spec: LoadTestSpec, out_dir: Path | None, command: str = "", stem: str = "loadtest") -> dict:
     """Run the spec; write `<stem>.json/.md/.png` into `out_dir` when given; return the report dict."""
     target = Target.parse(spec.url, spec.path)
-    queries = load_queries(spec.queries, seed=spec.seed)
+    queries, n_bodies, in_order = stream_queries(spec)
     pool = ads_from_table(spec.ads_table, max(200, spec.ads_per_request), spec.seed) if spec.ads_table else None
     requests = build_mix(queries, ads_ratio=spec.ads_ratio, ads_per_request=spec.ads_per_request, ad_pool=pool,
-                         top_k=spec.top_k, defect_weight=spec.defect_weight, extra=spec.extra, seed=spec.seed)
+                         top_k=spec.top_k, defect_weight=spec.defect_weight, extra=spec.extra, seed=spec.seed,
+                         n_bodies=n_bodies, in_order=in_order)
     if spec.ready_timeout > 0:
         wait_ready(target, spec.ready_path, spec.ready_timeout)
     if spec.warmup > 0:
@@ -78,7 +91,8 @@ def run_loadtest(spec: LoadTestSpec, out_dir: Path | None, command: str = "", st
         "duration_s": spec.duration,
         "timeout_s": spec.timeout,
         "mix": {"ads_ratio": spec.ads_ratio, "ads_per_request": spec.ads_per_request, "top_k": spec.top_k,
-                "defect_weight": spec.defect_weight, "n_queries": len(queries),
+                "defect_weight": spec.defect_weight, "n_queries": len(set(queries)),
+                "query_stream": spec.query_stream, "n_bodies": len(requests),
                 "queries_source": "file" if spec.queries else "built-in",
                 "ads_source": "ads table" if spec.ads_table else "synthetic (encoded by the service)"},
         "machine": describe(),

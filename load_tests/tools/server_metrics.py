@@ -20,6 +20,17 @@ def cpu_counters(url: str) -> dict[str, dict[str, float]]:
     return {"thread": family("thread", "role"), "stage": family("stage", "stage")}
 
 
+def query_cache_counts(url: str) -> dict[str, float]:
+    """The service's query-cache lookups so far (`twinrank_query_cache_total`): {"hit": n, "miss": n}."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        text = r.read().decode(errors="replace")
+    pattern = r'^twinrank_query_cache_total\{result="(\w+)"\} (\S+)$'
+    return {"hit": 0.0, "miss": 0.0, **{m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.M)}}
+
+
 def served_requests(run: dict, rate: float, warmup_s: float) -> int:
     """Requests the server handled over a run, its warm-up included (the CPU counters include it too)."""
     return max(run["sent"] + round(rate * warmup_s), 1)

@@ -22,6 +22,9 @@ class LoadTestSpec:
     arrivals: str = "constant"
     path: str = "/rank"
     queries: str | None = None
+    # "distinct": each distinct query of the file, drawn at random; "rows": every row's query in a seeded shuffle
+    # (the file's query frequencies: head queries repeat, as in real traffic, and a query cache gets its hits)
+    query_stream: str = "distinct"
     ads_ratio: float = 0.0
     ads_per_request: int = 10
     ads_table: str | None = None

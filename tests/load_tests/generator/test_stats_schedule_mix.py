@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from load_tests.generator.mix import build_mix, synthetic_ads
-from load_tests.generator.queries import builtin_queries, load_queries, read_query_file
+from load_tests.generator.queries import builtin_queries, load_queries, read_query_file, read_query_stream
 from load_tests.generator.schedule import arrival_times
 from load_tests.generator.stats import RunStats
 
@@ -75,6 +75,19 @@ def test_query_file_plain_and_tsv_with_crlf(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(ValueError, match="no queries"):
         read_query_file(tmp_path / "empty.txt")
+
+
+def test_query_stream_keeps_every_row_in_a_seeded_shuffle(tmp_path):
+    from collections import Counter
+
+    tsv = tmp_path / "t.tsv"
+    rows = ["zelt kaufen"] * 5 + ["sofa"] * 3 + ["fahrrad"]
+    tsv.write_text("".join(f"{q}\tTitel\tText\tGood\n" for q in rows))
+    stream = read_query_stream(tsv, seed=3)
+    assert Counter(stream) == Counter(rows) and stream == read_query_stream(tsv, seed=3)
+    assert stream != rows  # not the file's grouped order
+    reqs = build_mix(stream, n_bodies=len(stream), in_order=True)
+    assert [json.loads(r.body)["query"] for r in reqs] == stream
 
 
 def test_builtin_queries_are_deterministic():

@@ -81,6 +81,22 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, closed_port):
     assert not (tmp_path / "x").exists()
     res = runner.invoke(app, ["loadtest", "--url", "ftp://x", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "--url" in res.output
+    res = runner.invoke(app, ["loadtest", "--query-stream", "rows", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "--query-stream" in res.output and "Traceback" not in res.output
+
+
+def test_cli_replays_a_query_stream_with_its_repeats(echo, tmp_path):
+    from cli.app import app
+
+    _, url = echo(delay=lambda i: 0.001)
+    queries = tmp_path / "q.txt"
+    queries.write_text("".join(f"{q}\n" for q in ["zelt"] * 30 + ["sofa"] * 10))
+    out = tmp_path / "lt"
+    res = CliRunner().invoke(app, ["loadtest", "--url", url, "--rate", "40", "--duration", "1", "--warmup", "0",
+                                   "--queries", str(queries), "--query-stream", "rows", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    mix = json.loads((out / "loadtest.json").read_text())["mix"]
+    assert mix["query_stream"] == "rows" and mix["n_queries"] == 2 and mix["n_bodies"] == 40
 
 
 def test_write_report_replaces_files_whole(tmp_path):
