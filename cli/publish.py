@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from cli.engine import check_engine
 from cli.errors import OFFLINE_ERRORS, ExitCode, one_line_errors
 from offline.publish.bundle_writer import DEFAULT_KEEP
 
@@ -117,10 +118,10 @@ def index_build(
         model = model_or_shipped(model)
         if vectors not in ("float32", "int8"):
             raise ValueError(f"--vectors must be float32 or int8 (got {vectors!r})")
-        _check_engine(engine, ray_address)
+        check_engine(engine, ray_address)
         if engine == "ray":
             from offline.publish.ray_build import build_bundle_ray
-            from offline.publish.ray_encode import start_ray
+            from offline.ray_cluster import start_ray
 
             start_ray(ray_address)
             version = build_bundle_ray(model, catalog, bundles, factory=factory, vectors_dtype=vectors,
@@ -132,18 +133,6 @@ def index_build(
             version = build_bundle(model, Path(catalog), bundles, factory=factory, vectors_dtype=vectors,
                                    device=device, keep=keep, batch_size=batch_size, threads=threads, force=force)
         typer.echo(f"published {version} (CURRENT → {version.name})")
-
-
-def _check_engine(engine: str, ray_address: str | None) -> None:
-    if engine not in ("local", "ray"):
-        raise ValueError(f"--engine must be local or ray (got {engine!r})")
-    if engine == "local" and ray_address:
-        raise ValueError("--ray-address needs --engine ray")
-    if engine == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ValueError("--engine ray needs Ray: pip install 'twinrank[scale]'") from None
 
 
 @index_app.command("update")
@@ -171,11 +160,11 @@ def index_update(
 
         if upsert is None and delete is None:
             raise ValueError("nothing to do: pass --upsert and/or --delete")
-        _check_engine(engine, ray_address)
+        check_engine(engine, ray_address)
         tower_factory = None
         if engine == "ray":
-            from offline.publish.ray_encode import start_ray
             from offline.publish.ray_tower import RayAdTower
+            from offline.ray_cluster import start_ray
 
             start_ray(ray_address)
 

@@ -21,6 +21,10 @@ class CatalogError(OfflineError, ValueError):
     """A catalog that cannot be used; the message names file, row and column."""
 
 
+class ClusterError(OfflineError, ValueError):
+    """A Ray cluster that cannot run the job as asked (too few CPUs for the actor pool)."""
+
+
 class ExportError(OfflineError, RuntimeError):
     """An export that cannot proceed or failed its parity check."""
 

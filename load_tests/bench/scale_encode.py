@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="reports/scale/encode.json")
     a = p.parse_args(argv)
     from offline.export.model_dir import read_model_dir
-    from offline.publish.ray_encode import start_ray
+    from offline.ray_cluster import start_ray
 
     model = Path(a.model)
     info = read_model_dir(model)

@@ -15,13 +15,24 @@ from offline.data.qadsm import Pairs, pair_ad_texts
 from offline.distill.config import Precision
 from offline.distill.training import fit
 
+CROSS_BATCH = 64
+
+
+def pair_length_order(queries: list[str], ads: list[str]) -> np.ndarray:
+    """The order `cross_logits` batches pairs in: by query + ad length, ties in input order (the Ray score
+    stage's shards are cut from it at batch boundaries)."""
+    return np.argsort([len(q) + len(a) for q, a in zip(queries, ads, strict=True)], kind="stable")
+
 
 @torch.no_grad()
-def cross_logits(model: CrossEncoder, queries: list[str], ads: list[str], batch_size: int = 64) -> np.ndarray:
+def cross_logits(model: CrossEncoder, queries: list[str], ads: list[str], batch_size: int = CROSS_BATCH,
+                 progress: bool = True) -> np.ndarray:
+    """The cross-encoder's logit for every (query, ad) pair, in input order."""
     model.eval()
-    order = np.argsort([len(q) + len(a) for q, a in zip(queries, ads, strict=True)], kind="stable")
+    order = pair_length_order(queries, ads)
     out = np.zeros(len(queries), dtype=np.float32)
-    for s in tqdm(range(0, len(order), batch_size), desc="cross-encoder scoring", unit="batch", leave=False):
+    for s in tqdm(range(0, len(order), batch_size), desc="cross-encoder scoring", unit="batch", leave=False,
+                  disable=not progress):
         idx = order[s : s + batch_size]
         out[idx] = model.score([queries[i] for i in idx], [ads[i] for i in idx]).float().numpy()
     return out

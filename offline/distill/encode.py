@@ -20,14 +20,22 @@ from models.tower import Tower
 from models.twinbert import TwinBERT
 from offline.data.qadsm import Pairs, pair_ad_texts, unique_index
 
+ENCODE_BATCH = 128
+
+
+def length_order(texts: list[str]) -> np.ndarray:
+    """The order `torch_encode` batches `texts` in: by length (less padding), ties in input order. The Ray score
+    stage cuts its shards from this order at batch boundaries, so its batches are exactly these."""
+    return np.argsort([len(t) for t in texts], kind="stable")
+
 
 @torch.no_grad()
-def torch_encode(tower: Tower, tokenizer: TextTokenizer, texts: list[str], batch_size: int = 128,
+def torch_encode(tower: Tower, tokenizer: TextTokenizer, texts: list[str], batch_size: int = ENCODE_BATCH,
                  pooled: bool = False, desc: str = "encode") -> np.ndarray:
     """Vectors for `texts` (unit-norm tower output, or the pooled state before projection), sorted by length
     for less padding and returned in input order."""
     tower.eval()
-    order = np.argsort([len(t) for t in texts], kind="stable")
+    order = length_order(texts)
     out: np.ndarray | None = None
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch", leave=False):
         idx = order[start : start + batch_size]

@@ -8,21 +8,25 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from offline.data.qadsm import Pairs, read_split
 from offline.distill.config import RunConfig, fingerprint
 
+if TYPE_CHECKING:
+    from offline.distill.ray_score import RayScoring
+
 console = Console(stderr=True)
 
 
 class Run:
-    """Paths and data of one distillation run."""
+    """Paths and data of one distillation run. `engine` (not part of any fingerprint: the outputs are the same
+    either way) runs the score stage's teacher passes on Ray when set."""
 
-    def __init__(self, data: str, out: Path, config: RunConfig) -> None:
-        self.data, self.out, self.config = data, out, config
+    def __init__(self, data: str, out: Path, config: RunConfig, engine: RayScoring | None = None) -> None:
+        self.data, self.out, self.config, self.engine = data, out, config, engine
         self._splits: dict[str, Pairs] = {}
 
     def split(self, name: str) -> Pairs:

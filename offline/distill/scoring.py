@@ -1,9 +1,11 @@
 """The `score` stage: the fine-tuned teacher's logits for labelled (train, dev, test) and unlabelled pool
 pairs, written once to `score/pairs.parquet` with the teacher's pooled vectors of every distinct text; and the
-reader later stages use for them (`read_score_outputs`)."""
+reader later stages use for them (`read_score_outputs`). The teacher passes run in this process or, with
+`run.engine` set, on Ray actors (`ray_score`), with the same outputs."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from offline.distill.run import Run
+
+RAY_WORK = "ray-work"  # --engine ray: finished shards and their manifest, kept until the stage is done
 
 
 def read_score_outputs(run: Run) -> tuple[pd.DataFrame, TextVectors, TextVectors]:
@@ -42,8 +46,17 @@ def score_stage(run: Run, stage_dir: Path) -> dict:
     splits = {s: run.split(s) for s in ("train", "dev", "test")}
     queries = [q for p in splits.values() for q in p.query]
     ads = [a for p in splits.values() for a in pair_ad_texts(p)]
-    with autocast(run.config.teacher.precision):
-        qv, av = encode_pooled(teacher, "query", queries), encode_pooled(teacher, "ad", ads)
+    ray_info: dict = {}
+    if run.engine is None:
+        with autocast(run.config.teacher.precision):
+            qv, av = encode_pooled(teacher, "query", queries), encode_pooled(teacher, "ad", ads)
+    else:
+        from offline.distill.ray_score import encode_pooled_ray
+
+        run.engine.start()
+        vecs, ray_info["bi"] = encode_pooled_ray(run.out / "teacher" / "bi", {"query": queries, "ad": ads},
+                                                 run.config.teacher.precision, stage_dir / RAY_WORK, run.engine)
+        qv, av = vecs["query"], vecs["ad"]
 
     train = splits["train"]
     uq, _ = unique_index(train.query)
@@ -62,7 +75,7 @@ def score_stage(run: Run, stage_dir: Path) -> dict:
     bi = {name: logits[head] for name, logits in heads.items()}
     chosen, logits, members = "bi", bi, {}
     if run.config.teacher.kind == "ensemble":
-        chosen, logits, members = _ensemble(run, named, bi, dev_auc)
+        chosen, logits, members = _ensemble(run, stage_dir, named, bi, dev_auc, ray_info)
     frames = []
     for name, pairs in named:
         frames.append(pd.DataFrame({"split": name, "query": pairs.query, "title": pairs.title,
@@ -74,14 +87,16 @@ def score_stage(run: Run, stage_dir: Path) -> dict:
     table.to_parquet(stage_dir / "pairs.parquet", index=False)
     qv.save(stage_dir / "teacher_queries")
     av.save(stage_dir / "teacher_ads")
+    shutil.rmtree(stage_dir / RAY_WORK, ignore_errors=True)  # the shards are in the outputs now
     pool_logit = table.loc[table.split == "pool", "teacher_logit"].to_numpy()
-    return {"head": head, "teacher": chosen, "teacher_dev_auc": dev_auc, "pool_size": int(len(pool)),
+    info = {"ray_shards": ray_info} if ray_info else {}
+    return {**info, "head": head, "teacher": chosen, "teacher_dev_auc": dev_auc, "pool_size": int(len(pool)),
             "labelled_size": int(len(train)), "pool_share_p_good_over_half": float((pool_logit > 0).mean()),
             "train_share_p_good_over_half": float(
                 (table.loc[table.split == "train", "teacher_logit"].to_numpy() > 0).mean())}
 
 
-def _ensemble(run: Run, named, bi: dict, dev_auc: dict) -> tuple[str, dict, dict]:
+def _ensemble(run: Run, stage_dir: Path, named, bi: dict, dev_auc: dict, ray_info: dict) -> tuple[str, dict, dict]:
     """Score every pair with the cross-encoder too; the teacher is whichever of bi-encoder, cross-encoder or
     their ensemble (mean of standardised logits) has the best dev ROC-AUC. Returns (its name, its logits per
     split, every candidate's logits per split)."""
@@ -91,9 +106,16 @@ def _ensemble(run: Run, named, bi: dict, dev_auc: dict) -> tuple[str, dict, dict
     from offline.data.qadsm import pair_ad_texts
     from offline.distill.cross_teacher import cross_logits
 
-    model = CrossEncoder.load(run.out / "teacher" / "cross" / "model")
-    with autocast(run.config.teacher.precision):
-        cross = {name: cross_logits(model, p.query, pair_ad_texts(p)) for name, p in named}
+    model_dir = run.out / "teacher" / "cross" / "model"
+    if run.engine is None:
+        model = CrossEncoder.load(model_dir)
+        with autocast(run.config.teacher.precision):
+            cross = {name: cross_logits(model, p.query, pair_ad_texts(p)) for name, p in named}
+    else:
+        from offline.distill.ray_score import cross_logits_ray
+
+        cross, ray_info["cross"] = cross_logits_ray(model_dir, {n: (p.query, pair_ad_texts(p)) for n, p in named},
+                                                    run.config.teacher.precision, stage_dir / RAY_WORK, run.engine)
 
     def standard(x: dict) -> dict:
         mu, sd = x["train"].mean(), x["train"].std() + 1e-6

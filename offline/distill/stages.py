@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -25,6 +26,9 @@ from offline.distill.scoring import score_stage
 from offline.distill.student import distill_stage, finetune_stage
 from offline.distill.teacher import teacher_stage
 from offline.distill.training import seed_everything
+
+if TYPE_CHECKING:
+    from offline.distill.ray_score import RayScoring
 
 # Bumped when stage code changes what the student stages produce, so finished runs redo those stages.
 # v2: uncentred, bias-free PCA init of the projections.
@@ -75,13 +79,15 @@ def stage_keys(run: Run) -> dict[str, str]:
     return {s.name: run.key(*s.depends_on(run.config)) for s in STAGES}
 
 
-def run_all(data: str, out: Path, config: RunConfig, only: list[str] | None = None) -> dict:
-    """Run every stage (or those named in `only`) in order; returns each stage's info."""
+def run_all(data: str, out: Path, config: RunConfig, only: list[str] | None = None,
+            engine: RayScoring | None = None) -> dict:
+    """Run every stage (or those named in `only`) in order, the score stage's teacher passes on Ray when
+    `engine` is given; returns each stage's info."""
     if config.threads:
         torch.set_num_threads(config.threads)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(config.model_dump_json(indent=2))
-    run = Run(data, out, config)
+    run = Run(data, out, config, engine)
     keys = stage_keys(run)
     infos = {}
     for stage in STAGES:

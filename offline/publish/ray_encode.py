@@ -26,6 +26,7 @@ from common.files import write_json
 from offline.data.catalog import validated_block
 from offline.errors import CatalogError
 from offline.publish.catalog_shards import CatalogShard, list_shards
+from offline.ray_cluster import check_cpus
 from service.bundle import ad_text
 from service.bundle.manifest import EncoderFiles
 
@@ -221,7 +222,7 @@ def encode_catalog_ray(model_dir: Path, info: dict, catalog: str, work_dir: Path
     if todo:
         if use_gpu is None:
             use_gpu = _gpus_usable()
-        _check_cpus(actors, threads_per_actor)
+        check_cpus(actors, threads_per_actor, spare=1, what="reading the catalog")
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = progress
@@ -255,42 +256,9 @@ def encode_catalog_ray(model_dir: Path, info: dict, catalog: str, work_dir: Path
     return result
 
 
-def _check_cpus(actors: int, threads_per_actor: int) -> None:
-    """Each actor reserves `threads_per_actor` CPUs for as long as it lives; reading the catalog needs one more,
-    or Ray Data waits for a CPU that never frees."""
-    import ray
-
-    have = ray.cluster_resources().get("CPU", 0)
-    if actors * threads_per_actor + 1 > have:
-        raise ValueError(f"{actors} actor(s) × {threads_per_actor} thread(s) leave no CPU for reading the catalog "
-                         f"on this Ray cluster ({have:g} CPUs): lower --actors or --threads-per-actor")
-
-
 def _gpus_usable() -> bool:
     """GPU actors only when the cluster has GPUs and this onnxruntime build can use them."""
     import onnxruntime as ort
     import ray
 
     return ray.cluster_resources().get("GPU", 0) > 0 and "CUDAExecutionProvider" in ort.get_available_providers()
-
-
-def start_ray(address: str | None, num_cpus: int | None = None) -> None:
-    """Connect to the cluster at `address`, or start a local Ray on this machine (reused when already up).
-
-    `num_cpus` is Ray's logical count (default: this machine's cores); a local run wanting more actors than
-    cores minus one may pass more."""
-    import ray
-
-    # Ray Data logs a failed task's stack trace itself; the driver re-raises expected errors as one line and
-    # lets anything else propagate with its traceback, so that log would only repeat it.
-    logging.getLogger("ray.data.exceptions").setLevel(logging.CRITICAL)
-    if ray.is_initialized():
-        return
-    env = {"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}} if os.environ.get("PYTHONPATH") else None
-    if address:
-        ray.init(address=address, runtime_env=env, log_to_driver=False)
-    else:
-        # Ray starts its workers at nice 15; on a shared machine a local build would then yield to everything
-        # else and run several times slower than the single-process build it replaces (reports/scale).
-        os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False)

@@ -2,31 +2,12 @@
 the report with the promised keys, and resumes (skips finished stages) on a second call."""
 
 import json
-import random
 
 import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-
-TOPICS = [("laufschuhe damen", "Laufschuhe für Damen", "jetzt im Sale"),
-          ("immobilien privat", "Wohnung mieten", "ohne Makler"),
-          ("kinderfahrrad", "Fahrräder für Kinder", "im Online Shop"),
-          ("gartenmoebel holz", "Gartenmöbel aus Holz", "günstig bestellen"),
-          ("flug berlin", "Billigflüge nach Berlin", "vergleichen"),
-          ("winterjacke herren", "Herren Jacken", "für den Winter")]
-
-
-def make_data(root):
-    rng = random.Random(0)
-    for split, n in [("train", 96), ("dev", 32), ("test", 48)]:
-        lines = []
-        for i in range(n):
-            q = rng.choice(TOPICS)
-            good = rng.random() < 0.5
-            ad = q if good else rng.choice([t for t in TOPICS if t != q])
-            lines.append(f"{q[0]} {i % 7}\t{ad[1]}\t{ad[2]} {i % 5}\t{'Good' if good else 'Bad'}")
-        (root / f"{split}.txt").write_text("\r\n".join(lines) + "\r\n")
+from tests.utils.tiny_qadsm import make_data
 
 
 def test_distill_runs_all_stages_and_resumes(tmp_path, tiny_base_dir):

@@ -31,7 +31,7 @@ TIMESTAMP_KEYS = {"bundle_version", "created_at"}
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    from offline.publish.ray_encode import start_ray
+    from offline.ray_cluster import start_ray
 
     start_ray(None, num_cpus=2)
     yield
