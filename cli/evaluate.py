@@ -94,7 +94,8 @@ def unseen_queries(
     recomputed from a report's predictions (no retraining)."""
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
         from common.files import atomic_write, write_json
-        from offline.evaluation.unseen_queries import unseen_from_predictions, unseen_markdown
+        from offline.evaluation.recompute import unseen_from_predictions
+        from offline.evaluation.unseen_queries import unseen_markdown
 
         if not predictions.is_file():
             raise FileNotFoundError(f"--predictions: no file at {predictions}")
