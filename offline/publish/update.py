@@ -19,13 +19,20 @@ from offline.data.catalog import AdBlock, iter_blocks, scan_catalog
 from offline.errors import CatalogError, PublishConflict
 from offline.publish.bundle_writer import DEFAULT_KEEP, link_or_copy, publish, staging_dir
 from offline.publish.encode_catalog import encode_blocks, open_vectors
-from offline.publish.index_build import ANN_FACTORY, choose_factory, write_index
+from offline.publish.index_build import ANN_FACTORY, choose_factory, resolve_ivf, write_index
+from offline.publish.index_shards import large_factory
 from service.bundle import CURRENT_NAME, BundleError, Manifest, current_version_dir, read_current, verify_files
 from service.runtime.index import dequantize
 from service.runtime.towers import OnnxTower
 
 log = logging.getLogger(__name__)
 AUTO_FACTORIES = ("Flat", ANN_FACTORY, "HNSW32")  # HNSW32: the size-based choice of earlier releases
+
+
+def auto_chosen(factory: str, n_ads: int, dim: int) -> bool:
+    """Whether a bundle's index kind is the one chosen by size (then an update chooses again for the new size,
+    e.g. HNSW → IVF past HNSW_MAX_ADS, or a new IVF list count), rather than one a user asked for (kept)."""
+    return factory in AUTO_FACTORIES or factory == resolve_ivf(large_factory(n_ads, dim), n_ads)
 MAX_ATTEMPTS = 8  # tries before an update gives up on a CURRENT that other writers keep moving
 
 
@@ -163,7 +170,8 @@ def _update_once(root: Path, cur: Path, upserts: dict, deletes: set[str], encode
         encode_blocks(encoded.tower(cur, m, threads, tower_factory), blocks, n, vectors, staging / m.index.ads_file,
                       m.model.ad_separator, batch_size, reuse=reuse, progress=progress)
         if factory is None:
-            factory = choose_factory(n)[0] if m.index.factory in AUTO_FACTORIES else m.index.factory
+            by_size = auto_chosen(m.index.factory, m.index.n_ads, m.model.dim)
+            factory = choose_factory(n, None, m.model.dim)[0] if by_size else m.index.factory
         index_info = write_index(staging, vectors, factory, m.index.vectors_dtype, device)
         del vectors
         fields = m.model_dump(exclude={"bundle_version", "created_at", "files", "parent_version", "index"})

@@ -73,3 +73,14 @@ def test_update_of_int8_bundle_keeps_codes(root: Path, model_dir: Path, catalog:
     assert b.dtype == np.int8 and np.array_equal(a[1:], b)
     assert json.loads((v2 / "manifest.json").read_text())["index"]["vectors_scale"] == pytest.approx(1 / 127)
     assert load_manifest(v2).index.n_ads == 59
+
+
+def test_an_index_kind_chosen_by_size_is_chosen_again_and_one_asked_for_is_kept() -> None:
+    from offline.publish.index_shards import HNSW_MAX_ADS, nlist_for
+    from offline.publish.update import auto_chosen
+
+    n = 2 * HNSW_MAX_ADS
+    assert auto_chosen("HNSW32,SQ8", 300_000, 128) and auto_chosen("Flat", 10, 128)
+    assert auto_chosen(f"IVF{nlist_for(n)},SQ8", n, 128)  # what `index build` picked for that size
+    assert not auto_chosen(f"IVF{nlist_for(n) + 1},SQ8", n, 128)  # a list count someone chose
+    assert not auto_chosen("IVF256,PQ16", n, 128) and not auto_chosen("HNSW64", 300_000, 128)
