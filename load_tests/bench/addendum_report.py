@@ -224,17 +224,18 @@ def peers_md(pe: dict) -> str:
              f"- threads: twinrank {pe['threads']['twinrank']}; peer {pe['threads']['peer']}; versions "
              f"{pe['versions']}",
              "- server CPU per request: the server process's user + system CPU over a run divided by the requests it "
-             "served (warm-up included), as the e2e part counts it",
+             "served (warm-up included), as the e2e part counts it; p99 is over the requests that succeeded, so "
+             "read it beside the failed share (timeouts, 429s)",
              f"- common rate: **{rate:g} req/s** ({c['common_rate_rule']})", "",
              f"| stack | highest rate with p99 ≤ {pe['slo_p99_ms']:g} ms | p99 ms at {rate:g} req/s "
-             f"| server CPU ms/request at {rate:g} req/s | test ROC-AUC |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+             f"| failed share at {rate:g} req/s | server CPU ms/request at {rate:g} req/s | test ROC-AUC |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     aucs = q.get("stacks", {})
     for name, row in c["stacks"].items():
         auc = aucs.get(name, {}).get("roc_auc")
         lines.append(f"| {name}: {pe['stacks'][name]['stack']} | {_rate(row['max_rps_meeting_slo'])} | "
-                     f"{_f(row['p99_ms_at_common_rate'], 2)} | {_f(row['server_cpu_ms_per_request_at_common_rate'])} "
-                     f"| {_f(auc, 4)} |")
+                     f"{_f(row['p99_ms_at_common_rate'], 2)} | {_f(row.get('error_rate_at_common_rate'), 3)} | "
+                     f"{_f(row['server_cpu_ms_per_request_at_common_rate'])} | {_f(auc, 4)} |")
     if ratios := c.get("ratios_vs_peer"):
         lines += ["", "Ratios against the peer:", ""]
         for name, r in ratios.items():

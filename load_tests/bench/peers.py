@@ -135,6 +135,7 @@ def compare(stacks: dict[str, dict], rates: tuple[float, ...]) -> dict:
         r = at_rate(s, common)
         table[name] = {"max_rps_meeting_slo": s["max_rps_meeting_slo"],
                        "p99_ms_at_common_rate": r["latency_ms"]["p99_ms"] if r else None,
+                       "error_rate_at_common_rate": r["error_rate"] if r else None,
                        "server_cpu_ms_per_request_at_common_rate": r["server_cpu_ms_per_request"] if r else None}
     out: dict = {"common_rate_rps": common,
                  "common_rate_rule": ("the lowest of the stacks' highest rates meeting the SLO" if all(

@@ -60,7 +60,8 @@ def peer_server(catalog: Path, model_dir: Path, port: int, log_path: Path, threa
     cmd = [sys.executable, "-m", "load_tests.bench.peer_app", "--catalog", str(catalog), "--model", str(model_dir),
            "--port", str(port), "--threads", str(threads), "--encode-threads", str(encode_threads)]
     # the serving thread budget also as the OpenMP default, for the thread pool's threads
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
+           "TRANSFORMERS_VERBOSITY": "error"}
     return ServerProcess(cmd, f"http://127.0.0.1:{port}", log_path, env)
 
 

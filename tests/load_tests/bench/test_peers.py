@@ -47,6 +47,7 @@ def test_peers_part_through_the_runner(tiny_base_dir, model_dir, tmp_path):
     assert c["common_rate_rps"] == 10
     for row in c["stacks"].values():
         assert row["p99_ms_at_common_rate"] > 0 and row["server_cpu_ms_per_request_at_common_rate"] > 0
+        assert row["error_rate_at_common_rate"] == 0.0
     assert set(c["ratios_vs_peer"]) == {"twinrank_fastapi_route", "twinrank_shipped"}
     assert all(r["peer_cpu_over_this_cpu"] > 0 for r in c["ratios_vs_peer"].values())
 
@@ -65,7 +66,8 @@ def test_peers_part_through_the_runner(tiny_base_dir, model_dir, tmp_path):
 
 def _stack(max_rps, runs):
     return {"max_rps_meeting_slo": max_rps, "sweep": {"runs": [
-        {"offered_rps": r, "latency_ms": {"p99_ms": p99}, "server_cpu_ms_per_request": cpu} for r, p99, cpu in runs]}}
+        {"offered_rps": r, "latency_ms": {"p99_ms": p99}, "server_cpu_ms_per_request": cpu, "error_rate": 0.0}
+        for r, p99, cpu in runs]}}
 
 
 def test_common_rate_and_ratios():
