@@ -49,6 +49,14 @@ def bench(
                                      "student,synthetic."),
     library_synthetic_n: int | None = typer.Option(None, min=1000, help="Size of the libraries part's synthetic "
                                                    "set (default: the retrieval part's, 1M; 100k with --quick)."),
+    peer_model: str = typer.Option(DEFAULTS.peer_model, help="The peers part's sentence-transformers model: a "
+                                   "packaged name (models.pretrained) or a local directory."),
+    peer_ads: int = typer.Option(DEFAULTS.peer_ads, min=10, help="Sample-catalog size of the peers part (the same "
+                                 "ads for every stack)."),
+    peer_sweep: str = typer.Option(",".join(f"{r:g}" for r in DEFAULTS.peer_sweep), help="Offered rates of the "
+                                   "peers part's sweeps (the lowest is the fallback common rate)."),
+    peer_sweep_s: float = typer.Option(DEFAULTS.peer_sweep_s, min=1.0, help="Seconds per rate of the peers "
+                                       "part's sweeps."),
 ) -> None:
     """Benchmarks, side by side in one run: teacher vs student, query encoding, retrieval, end-to-end /rank."""
     from load_tests.bench.runner import run_bench
@@ -67,6 +75,8 @@ def bench(
                                quick=quick, work=work, threads=threads, e2e_repeats=repeats, model=model,
                                qadsm_dir=qadsm_dir, student_ads=student_ads, encode_budget_s=encode_budget_s,
                                library_sets=sets, library_synthetic_n=library_synthetic_n,
+                               peer_model=peer_model, peer_ads=peer_ads, peer_sweep=tuple(parse_rates(peer_sweep)),
+                               peer_sweep_s=peer_sweep_s,
                                command=portable_command("bench", sys.argv[2:])))
 
 

@@ -1,5 +1,6 @@
-"""The perf addenda `twinrank bench` writes beside perf.json for the libraries and runtimes parts:
-retrieval_libraries.json/.md/.png and encoder_runtimes.json/.md, plus their summary keys in perf.json."""
+"""The perf addenda `twinrank bench` writes beside perf.json for the libraries, runtimes and peers parts:
+retrieval_libraries.json/.md/.png, encoder_runtimes.json/.md and peers.json/.md/.png, plus their summary keys in
+perf.json."""
 
 from __future__ import annotations
 
@@ -27,7 +28,18 @@ def summary_keys(sec: dict) -> dict:
         if er.get("auc"):
             out["encoder_runtimes"] = out["encoder_runtimes"] | {
                 "roc_auc": {k: v["roc_auc"] for k, v in er["auc"]["runtimes"].items()}}
+    if pe := sec.get("peers"):
+        out["peers"] = peers_summary(pe)
     return out
+
+
+def peers_summary(pe: dict) -> dict:
+    """Per stack: highest rate at the SLO, p99 and CPU per request at the common rate, test ROC-AUC; ratios."""
+    c = pe["comparison"]
+    aucs = pe["quality"].get("stacks", {})
+    return {"common_rate_rps": c["common_rate_rps"], "slo_p99_ms": pe["slo_p99_ms"],
+            "stacks": {k: v | {"test_roc_auc": aucs.get(k, {}).get("roc_auc")} for k, v in c["stacks"].items()},
+            "ratios_vs_peer": c.get("ratios_vs_peer", {})}
 
 
 def _f(x, nd: int = 3) -> str:
@@ -194,6 +206,95 @@ def runtimes_md(er: dict) -> str:
     return "\n".join(lines)
 
 
+def _rate(x) -> str:
+    return "none (fails at every rate)" if x is None else f"{x:g} req/s"
+
+
+def peers_md(pe: dict) -> str:
+    meta, c, q = pe.get("_meta", {}), pe["comparison"], pe["quality"]
+    rate = c["common_rate_rps"]
+    lines = ["# twinrank vs the stacks a user would deploy instead", "", LOAD_NOTE.replace(
+                 "every comparison was measured side by side, interleaved in one process, so read the ratios",
+                 "the stacks ran one after another in one command, so read the ratios"), "",
+             f"- command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
+             f"average before {meta.get('load_average_before')}, after {meta.get('load_average_after')}",
+             f"- catalog: {pe['catalog']['n_ads']:,} ads of the {pe['catalog']['source']}, the same JSONL for every "
+             f"stack; twinrank's index `{pe['catalog']['twinrank_index']}`, the peer's {pe['catalog']['peer_index']}; "
+             f"student `{pe['student']}`; the peer's model `{pe['peer_model']}`",
+             f"- queries: {pe['queries']}; one open-loop generator (`run_loadtest`), query-only /rank, top_k 10, "
+             f"query cache off; sweep {pe['sweep_rates']} req/s, {pe['sweep_duration_s']:g} s each, stopping at the "
+             f"first rate failing p99 ≤ {pe['slo_p99_ms']:g} ms (or errors, or falling behind)",
+             f"- threads: twinrank {pe['threads']['twinrank']}; peer {pe['threads']['peer']}; versions "
+             f"{pe['versions']}",
+             "- server CPU per request: the server process's user + system CPU over a run divided by the requests it "
+             "served (warm-up included), as the e2e part counts it; p99 is over the requests that succeeded, so "
+             "read it beside the failed share (timeouts, 429s)",
+             f"- common rate: **{rate:g} req/s** ({c['common_rate_rule']})", "",
+             f"| stack | highest rate with p99 ≤ {pe['slo_p99_ms']:g} ms | p99 ms at {rate:g} req/s "
+             f"| failed share at {rate:g} req/s | server CPU ms/request at {rate:g} req/s | test ROC-AUC |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    aucs = q.get("stacks", {})
+    for name, row in c["stacks"].items():
+        auc = aucs.get(name, {}).get("roc_auc")
+        lines.append(f"| {name}: {pe['stacks'][name]['stack']} | {_rate(row['max_rps_meeting_slo'])} | "
+                     f"{_f(row['p99_ms_at_common_rate'], 2)} | {_f(row.get('error_rate_at_common_rate'), 3)} | "
+                     f"{_f(row['server_cpu_ms_per_request_at_common_rate'])} | {_f(auc, 4)} |")
+    if ratios := c.get("ratios_vs_peer"):
+        lines += ["", "Ratios against the peer:", ""]
+        for name, r in ratios.items():
+            cpu = r["peer_cpu_over_this_cpu"]
+            rr = r["this_rate_at_slo_over_peer_rate"]
+            rate_txt = ("the peer meets the SLO at no swept rate" if r["peer_meets_slo_at_no_rate"] else
+                        f"rate at the SLO ×{rr:g}" if rr else "rate at the SLO: n/a")
+            lines.append(f"- {name}: {'n/a' if cpu is None else f'{cpu:g}×'} less server CPU per request; {rate_txt}")
+    lines += ["", "## Sweeps", "", "| stack | offered req/s | achieved req/s | p50 ms | p99 ms | errors "
+              "| CPU ms/request | SLO |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, s in pe["stacks"].items():
+        for r in s["sweep"]["runs"]:
+            lines.append(f"| {name} | {r['offered_rps']:g} | {r['achieved_rps']:.1f} | "
+                         f"{r['latency_ms']['p50_ms']:.2f} | {r['latency_ms']['p99_ms']:.2f} | "
+                         f"{sum(r['errors'].values()) if r['errors'] else 0} | {r['server_cpu_ms_per_request']:.3f} "
+                         f"| {'pass' if r['slo_pass'] else r['slo_reason']} |")
+    lines += ["", "## Ranking quality", ""]
+    if "skipped" in q:
+        lines.append(q["skipped"])
+    else:
+        peer, tw = q["stacks"]["peer_st_faiss_fastapi"], q["stacks"]["twinrank_shipped"]
+        lines += [f"ROC-AUC on the {q['split']}, {tw['rows']:,} rows" + (f" (first {q['limit']})" if q["limit"] else "")
+                  + f": the peer {peer['roc_auc']:.4f} ({peer['score']}); twinrank {tw['roc_auc']:.4f} (the student's "
+                  f"{tw.get('head')} head, {tw.get('precision')} towers, as served; {tw['from']}; both twinrank "
+                  f"stacks serve the same student). twinrank − peer: {q['twinrank_minus_peer']:+.4f}."]
+    lines += ["", "![p99 vs offered rate](peers.png)", ""]
+    return "\n".join(lines)
+
+
+def peers_plot(pe: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, s in pe["stacks"].items():
+        runs = s["sweep"]["runs"]
+        xs = [r["offered_rps"] for r in runs]
+        a1.plot(xs, [r["latency_ms"]["p99_ms"] for r in runs], marker="o", label=name)
+        a2.plot(xs, [r["server_cpu_ms_per_request"] for r in runs], marker="o", label=name)
+    a1.axhline(pe["slo_p99_ms"], color="grey", ls="--", lw=1)
+    for ax, label in ((a1, "/rank p99 ms (log)"), (a2, "server CPU ms per request (log)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered req/s (log)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Peers on {pe['catalog']['n_ads']:,} ads (shared 2-core VM: read the ratios)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_addenda(out: Path, sec: dict) -> list[Path]:
     """The addendum files for the sections present."""
     written: list[Path] = []
@@ -211,6 +312,10 @@ def write_addenda(out: Path, sec: dict) -> list[Path]:
         write_json(out / "traffic.json", tr)
         atomic_write(out / "traffic.md", traffic_md(tr).encode())
         written += [out / "traffic.json", out / "traffic.md"]
+    if pe := sec.get("peers"):
+        write_json(out / "peers.json", pe)
+        atomic_write(out / "peers.md", peers_md(pe).encode())
+        written += [out / "peers.json", out / "peers.md", peers_plot(pe, out / "peers.png")]
     return written
 
 

@@ -155,7 +155,8 @@ def markdown(doc: dict) -> str:
                          f"{r['generator_cpu_us_per_request']} | {r['generator_core_share']} |")
         lines += ["", f"Highest rate with send-lag p99 ≤ 5 ms: {g['max_rate_send_lag_p99_under_5ms']} req/s.", ""]
     for key, title in (("retrieval_libraries", "Retrieval libraries side by side"),
-                       ("encoder_runtimes", "Encoder runtimes: ONNX Runtime vs OpenVINO")):
+                       ("encoder_runtimes", "Encoder runtimes: ONNX Runtime vs OpenVINO"),
+                       ("peers", "Peers: twinrank vs the stacks a user would deploy instead")):
         if key in sec:
             lines += [f"## {title}", "", f"See [{key}.md]({key}.md) (figures in `{key}.json`; summary under "
                       f"`{key}` above).", ""]

@@ -10,7 +10,10 @@
 7. `encoder_runtimes` (`--only runtimes`): the shipped int8 query tower in ONNX Runtime vs OpenVINO, time and
    test ROC-AUC (addendum `encoder_runtimes.json/.md`);
 8. `traffic` (`--only traffic`): the `--queries` file's own stream (head queries repeating) with the query cache
-   on, beside the all-distinct stream with it off, on the e2e bundle (addendum `traffic.json/.md`).
+   on, beside the all-distinct stream with it off, on the e2e bundle (addendum `traffic.json/.md`);
+9. `peers`: the user-written sentence-transformers + FAISS + FastAPI stack vs twinrank with its FastAPI route vs
+   twinrank as shipped, on one sample catalog: CPU per request, highest rate at the p99 SLO, p99 at a common
+   rate, test ROC-AUC (addendum `peers.json/.md/.png`).
 
 Results go to `<out>/perf.json` and `<out>/perf.md` with plots (`report`; the headline figures: `headline`).
 `--only` reruns some parts and keeps the others from the existing perf.json (each part records when it ran
@@ -29,7 +32,7 @@ from common.machine import describe, load_average
 from load_tests.bench.addendum_report import summary_keys, write_addenda
 from load_tests.bench.headline import headline
 
-PARTS = ("teacher", "encode", "retrieval", "e2e", "generator", "libraries", "runtimes", "traffic")
+PARTS = ("teacher", "encode", "retrieval", "e2e", "generator", "libraries", "runtimes", "traffic", "peers")
 SHIPPED_MODEL = Path("shipped/twinbert-de")
 LIBRARY_SETS = ("student", "synthetic")  # the libraries part's vector sets (retrieval_libraries.SETS)
 BENCH_OUT, BENCH_WORK = Path("reports/perf"), Path("runs/bench")
@@ -59,6 +62,10 @@ class BenchOptions:
     encode_budget_s: float = 0.0  # stop encoding that catalog after this long (0: no limit; cached, resumes)
     library_sets: tuple[str, ...] = ("student", "synthetic")
     library_synthetic_n: int | None = None  # default: the synthetic set of the retrieval part (1M; quick 100k)
+    peer_model: str = "multilingual-e5-small"  # the peers part's sentence-transformers model (name or directory)
+    peer_ads: int = 3000  # the peers part's sample catalog size
+    peer_sweep: tuple[float, ...] = (25, 50, 100, 200, 300, 400, 600)
+    peer_sweep_s: float = 15.0  # seconds per sweep rate (quick: 5)
 
 
 def _log(msg: str) -> None:
@@ -199,6 +206,13 @@ def run_bench(opts: BenchOptions) -> dict:
         sec["encoder_runtimes"] = _section("encoder runtimes", lambda: encoder_runtimes(
             work, opts.model, qadsm_dir, queries, threads=opts.threads, n_timed=60 if opts.quick else 300,
             log=_log, auc_limit=1000 if opts.quick else None))
+    if "peers" in parts:
+        from load_tests.bench.peers import peers
+
+        sec["peers"] = _section("peers", lambda: peers(
+            work, opts.model, opts.peer_model, opts.queries, qadsm_dir, n_ads=opts.peer_ads, rates=opts.peer_sweep,
+            duration=min(opts.peer_sweep_s, 5.0) if opts.quick else opts.peer_sweep_s,
+            auc_limit=1000 if opts.quick else None, log=_log))
 
     if opts.only and perf_path.exists():  # merge with parts another run wrote meanwhile
         latest = json.loads(perf_path.read_text()).get("sections", {})
@@ -226,7 +240,7 @@ def run_bench(opts: BenchOptions) -> dict:
 def _section_names(parts: list[str], e2e_name: str) -> set[str]:
     names = {"teacher": "teacher_vs_student", "encode": "query_encoding", "retrieval": "retrieval",
              "e2e": e2e_name, "generator": "generator", "libraries": "retrieval_libraries",
-             "runtimes": "encoder_runtimes", "traffic": "traffic"}
+             "runtimes": "encoder_runtimes", "traffic": "traffic", "peers": "peers"}
     return {names[p] for p in parts}
 
 

@@ -1,5 +1,5 @@
-"""Servers the benchmark starts as child processes on 127.0.0.1 (`twinrank serve`, the echo server), each
-logging to a file and stopped by SIGINT (killed if it does not exit)."""
+"""Servers the benchmark starts as child processes on 127.0.0.1 (`twinrank serve`, the user-written peer of
+`peer_app`, the echo server), each logging to a file and stopped by SIGINT (killed if it does not exit)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ class ServerProcess:
                 self.proc.kill()
         self.log.close()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process and its children so far."""
+        import psutil
+
+        p = psutil.Process(self.proc.pid)
+        procs = [p, *p.children(recursive=True)]
+        return sum(sum(x.cpu_times()[:2]) for x in procs)
+
 
 class Server(ServerProcess):
     """`twinrank serve` over `bundles` on 127.0.0.1:`port`."""
@@ -42,16 +50,19 @@ class Server(ServerProcess):
                "--log-level", "warning"]
         super().__init__(cmd, f"http://127.0.0.1:{port}", log_path, env)
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the server process and its children so far."""
-        import psutil
-
-        p = psutil.Process(self.proc.pid)
-        procs = [p, *p.children(recursive=True)]
-        return sum(sum(x.cpu_times()[:2]) for x in procs)
-
     def cpu_counters(self) -> dict[str, dict[str, float]]:
         return cpu_counters(self.url)
+
+
+def peer_server(catalog: Path, model_dir: Path, port: int, log_path: Path, threads: int = 1,
+                encode_threads: int = 2) -> ServerProcess:
+    """The user-written FastAPI + sentence-transformers + FAISS service (`load_tests.bench.peer_app`)."""
+    cmd = [sys.executable, "-m", "load_tests.bench.peer_app", "--catalog", str(catalog), "--model", str(model_dir),
+           "--port", str(port), "--threads", str(threads), "--encode-threads", str(encode_threads)]
+    # the serving thread budget also as the OpenMP default, for the thread pool's threads
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
+           "TRANSFORMERS_VERBOSITY": "error"}
+    return ServerProcess(cmd, f"http://127.0.0.1:{port}", log_path, env)
 
 
 def echo_server(port: int, log_path: Path) -> ServerProcess:
