@@ -30,6 +30,14 @@ class ServerProcess:
                 self.proc.kill()
         self.log.close()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process and its children so far."""
+        import psutil
+
+        p = psutil.Process(self.proc.pid)
+        procs = [p, *p.children(recursive=True)]
+        return sum(sum(x.cpu_times()[:2]) for x in procs)
+
 
 class Server(ServerProcess):
     """`twinrank serve` over `bundles` on 127.0.0.1:`port`."""
@@ -42,14 +50,6 @@ class Server(ServerProcess):
                "--log-level", "warning"]
         super().__init__(cmd, f"http://127.0.0.1:{port}", log_path, env)
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the server process and its children so far."""
-        import psutil
-
-        p = psutil.Process(self.proc.pid)
-        procs = [p, *p.children(recursive=True)]
-        return sum(sum(x.cpu_times()[:2]) for x in procs)
-
     def cpu_counters(self) -> dict[str, dict[str, float]]:
         return cpu_counters(self.url)
 
@@ -57,4 +57,11 @@ class Server(ServerProcess):
 def echo_server(port: int, log_path: Path) -> ServerProcess:
     """The trivial asyncio server (`load_tests.tools.echo_server`) on 127.0.0.1:`port`."""
     cmd = [sys.executable, "-m", "load_tests.tools.echo_server", "--port", str(port)]
+    return ServerProcess(cmd, f"http://127.0.0.1:{port}", log_path)
+
+
+def asgi_echo_server(port: int, log_path: Path, body_bytes: int) -> ServerProcess:
+    """The echo route through the service's own uvicorn stack (`service.api.echo_app`) on 127.0.0.1:`port`,
+    answering every request with a fixed `body_bytes`-byte JSON body."""
+    cmd = [sys.executable, "-m", "service.api.echo_app", "--port", str(port), "--body-bytes", str(body_bytes)]
     return ServerProcess(cmd, f"http://127.0.0.1:{port}", log_path)
