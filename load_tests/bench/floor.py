@@ -45,6 +45,9 @@ OP_GROUPS = {  # ONNX Runtime op type (after graph optimisation) → the group t
 OTHER_OPS = "other ops (elementwise, masks, pooling)"
 OUTSIDE = "outside kernels (session run, executor)"
 SERVED_ENV = {"TWINRANK_QUERY_CACHE_SIZE": "0", "TWINRANK_RELOAD_ENABLED": "false"}  # as the e2e part
+# Every answer carries its top 10 ads, as a real answer does: a synthetic catalog's relevances can fall under the
+# default threshold, which would leave the answers (and the JSON work) empty.
+REQUEST_EXTRA = {"min_relevance": 0.0}
 
 
 def _group(op: str) -> str:
@@ -167,118 +170,143 @@ def _profiled(sessions: list, feeds: list[list[dict]], work: Path) -> list[list[
     return out
 
 
-def encode_floor(model_dir: Path, queries: list[str], work: Path, threads: int = 1, rounds: int = 3) -> dict:
-    """The query tower's CPU per query vs its GEMM floor, and the difference split by op group."""
-    from load_tests.bench.student_vectors import tower
-    from service.runtime.onnx_model import make_session
+class EncodeFloor:
+    """The query tower's CPU per query vs its GEMM floor, and the difference split by op group: set up here, timed
+    by `round` (callable between other parts' runs, so the timings span the same machine load), then `result`."""
 
-    qt = tower(model_dir, "query", threads)
-    graph = qt.encoder.model.path
-    arrays = [qt.text([q]) for q in queries]
-    tokens = [int(ids.shape[1]) for ids, _ in arrays]
-    tokenize = [_cpu_call(lambda q=q: qt.text([q])) for q in queries]
-    feeds = [{"input_ids": ids, "attention_mask": mask} for ids, mask in arrays]
+    def __init__(self, model_dir: Path, queries: list[str], work: Path, threads: int = 1) -> None:
+        from load_tests.bench.student_vectors import tower
+        from service.runtime.onnx_model import make_session
 
-    # the shapes of every GEMM the optimised tower runs, per query (from a profile), then the bare-GEMM twin
-    (shape_runs,) = _profiled([graph], [feeds[:1] + feeds], work)  # the first query twice: its warm-up
-    per_query_gemms = [[s for _, _, args in r["kernels"] if (s := gemm_shapes(args))] for r in shape_runs[1:]]
-    kinds = [x[0] for x in per_query_gemms[0]]
-    if any([x[0] for x in g] != kinds for g in per_query_gemms):
-        raise RuntimeError("the tower runs a different set of GEMMs for different queries")
-    twin_graph = gemm_twin(per_query_gemms[0])
-    twin = make_session(twin_graph, threads)
-    twin_feeds = [_twin_feeds(g) for g in per_query_gemms]
+        self.model_dir, self.queries, self.work, self.threads = model_dir, queries, work, threads
+        self.qt = qt = tower(model_dir, "query", threads)
+        arrays = [qt.text([q]) for q in queries]
+        self.tokens = [int(ids.shape[1]) for ids, _ in arrays]
+        self.tokenize = [_cpu_call(lambda q=q: qt.text([q])) for q in queries]
+        self.feeds = [{"input_ids": ids, "attention_mask": mask} for ids, mask in arrays]
 
-    for f, tf in zip(feeds, twin_feeds, strict=True):  # warm: every shape once in both sessions
-        qt.encoder(f["input_ids"], f["attention_mask"])
-        twin.run(None, tf)
-    tower_cpu: list[list[float]] = [[] for _ in queries]
-    floor_cpu: list[list[float]] = [[] for _ in queries]
-    for r in range(rounds):  # interleaved, the order alternating, so machine load falls on both alike
-        for i, (f, tf) in enumerate(zip(feeds, twin_feeds, strict=True)):
-            calls = [(tower_cpu, lambda f=f: qt.encoder(f["input_ids"], f["attention_mask"])),
-                     (floor_cpu, lambda tf=tf: twin.run(None, tf))]
+        # the shapes of every GEMM the optimised tower runs, per query (from a profile), then the bare-GEMM twin
+        (shape_runs,) = _profiled([self.graph], [self.feeds[:1] + self.feeds], work)  # first query twice: warm-up
+        self.gemms = [[s for _, _, args in r["kernels"] if (s := gemm_shapes(args))] for r in shape_runs[1:]]
+        self.kinds = [x[0] for x in self.gemms[0]]
+        if any([x[0] for x in g] != self.kinds for g in self.gemms):
+            raise RuntimeError("the tower runs a different set of GEMMs for different queries")
+        self.twin_graph = gemm_twin(self.gemms[0])
+        self.twin = make_session(self.twin_graph, threads)
+        self.twin_feeds = [_twin_feeds(g) for g in self.gemms]
+        for f, tf in zip(self.feeds, self.twin_feeds, strict=True):  # warm: every shape once in both sessions
+            qt.encoder(f["input_ids"], f["attention_mask"])
+            self.twin.run(None, tf)
+        self.tower_cpu: list[list[float]] = [[] for _ in queries]
+        self.floor_cpu: list[list[float]] = [[] for _ in queries]
+        self.rounds = 0
+
+    @property
+    def graph(self) -> Path:
+        return self.qt.encoder.model.path
+
+    def round(self) -> None:
+        """Every query once through the tower and once through the twin, interleaved, the order alternating."""
+        r = self.rounds
+        for i, (f, tf) in enumerate(zip(self.feeds, self.twin_feeds, strict=True)):
+            calls = [(self.tower_cpu, lambda f=f: self.qt.encoder(f["input_ids"], f["attention_mask"])),
+                     (self.floor_cpu, lambda tf=tf: self.twin.run(None, tf))]
             for sink, call in calls if (i + r) % 2 == 0 else calls[::-1]:
                 sink[i].append(_cpu_call(call))
-    tower_q = [min(s) for s in tower_cpu]  # each query's best round: the least disturbed by other processes
-    floor_q = [min(s) for s in floor_cpu]
-    measured, floor_ms = _ms(tower_q), _ms(floor_q)
+        self.rounds += 1
 
-    # where measured − floor goes: tower and twin profiled turn about; each op group's profiled time beyond the
-    # bare GEMMs, the difference shared out in proportion (profiled times are wall clock with a per-node cost)
-    tower_runs, twin_runs = _profiled([graph, twin_graph], [feeds, twin_feeds], work)
-    by_group: dict[str, float] = defaultdict(float)
-    by_op: dict[str, float] = defaultdict(float)
-    for r in tower_runs:
-        for op, dur, _ in r["kernels"]:
-            by_group[_group(op)] += dur / len(tower_runs)
-            by_op[op] += dur / len(tower_runs)
-    tower_us = statistics.fmean(r["dur_us"] for r in tower_runs)
-    twin_us = statistics.fmean(sum(d for _, d, _ in r["kernels"]) for r in twin_runs)
-    gemm_groups = [g for g in by_group if "GEMM" in g]
-    tower_gemm_us = sum(by_group[g] for g in gemm_groups)
-    beyond = {"GEMM ops beyond the bare GEMMs (fused activation quantise/dequantise, kernel choice)":
-              tower_gemm_us - twin_us} | {g: us for g, us in by_group.items() if g not in gemm_groups}
-    beyond[OUTSIDE] = tower_us - sum(by_group.values())
-    positive = sum(max(v, 0.0) for v in beyond.values()) or 1.0
-    diff = measured - floor_ms
-    where = {g: {"profiled_us": round(us, 1), "ms": round(max(us, 0.0) / positive * diff, 4),
-                 "ops": sorted(op for op in by_op if _group(op) == g)}
-             for g, us in sorted(beyond.items(), key=lambda kv: -kv[1])}
+    def result(self) -> dict:
+        queries, work, threads, model_dir, tokens = self.queries, self.work, self.threads, self.model_dir, self.tokens
+        feeds, twin_feeds, twin_graph, per_query_gemms, kinds = (self.feeds, self.twin_feeds, self.twin_graph,
+                                                                 self.gemms, self.kinds)
+        graph, rounds, tokenize = self.graph, self.rounds, self.tokenize
+        tower_q = [min(s) for s in self.tower_cpu]  # each query's best round: the least disturbed by other processes
+        floor_q = [min(s) for s in self.floor_cpu]
+        measured, floor_ms = _ms(tower_q), _ms(floor_q)
 
-    macs = {kind: [sum(b * rows * k * n for kd, b, rows, k, n in g if kd == kind) for g in per_query_gemms]
-            for kind in ("int8", "float")}
-    mac_total = statistics.median(a + b for a, b in zip(macs["int8"], macs["float"], strict=True))
-    median_query = tokens.index(sorted(tokens)[len(tokens) // 2])
-    return {
-        "model": str(model_dir), "queries": len(queries), "rounds": rounds, "threads": threads,
-        "tokens": {"median": statistics.median(tokens), "min": min(tokens), "max": max(tokens)},
-        "measured_ms": measured, "measured_ms_p90": round(float(np.percentile(tower_q, 90)) * 1000, 4),
-        "floor_ms": floor_ms,
-        "macs_per_query": {"int8_median": int(statistics.median(macs["int8"])),
-                           "float_median": int(statistics.median(macs["float"]))},
-        "gemm_rate_gmacs": round(mac_total / (floor_ms / 1000) / 1e9, 2) if floor_ms else None,
-        "gemm_nodes": {"int8": kinds.count("int8"), "float": kinds.count("float")},
-        "gemm_shapes_median_query": [list(x) for x in per_query_gemms[median_query]],
-        "tokenize_ms": _ms(tokenize),
-        "profile": {"runs": len(tower_runs), "tower_run_us": round(tower_us, 1),
-                    "tower_gemm_kernels_us": round(tower_gemm_us, 1), "bare_gemm_kernels_us": round(twin_us, 1),
-                    "where_the_difference_goes": where,
-                    "by_op_us": {op: round(us, 1) for op, us in sorted(by_op.items(), key=lambda kv: -kv[1])}},
-        "floor_method": ("the tower's own GEMMs (each query's shapes from ONNX Runtime's profile) as one graph of "
-                         "bare MatMulInteger u8×s8 / float MatMul nodes, same session options, one call per query; "
-                         "tower and floor interleaved, each query's best of the rounds, thread CPU, median"),
-    }
+        # where measured − floor goes: tower and twin profiled turn about; each op group's profiled time beyond the
+        # bare GEMMs, the difference shared out in proportion (profiled times are wall clock with a per-node cost)
+        tower_runs, twin_runs = _profiled([graph, twin_graph], [feeds, twin_feeds], work)
+        by_group: dict[str, float] = defaultdict(float)
+        by_op: dict[str, float] = defaultdict(float)
+        for r in tower_runs:
+            for op, dur, _ in r["kernels"]:
+                by_group[_group(op)] += dur / len(tower_runs)
+                by_op[op] += dur / len(tower_runs)
+        tower_us = statistics.fmean(r["dur_us"] for r in tower_runs)
+        twin_us = statistics.fmean(sum(d for _, d, _ in r["kernels"]) for r in twin_runs)
+        gemm_groups = [g for g in by_group if "GEMM" in g]
+        tower_gemm_us = sum(by_group[g] for g in gemm_groups)
+        beyond = {"GEMM ops beyond the bare GEMMs (fused activation quantise/dequantise, kernel choice)":
+                  tower_gemm_us - twin_us} | {g: us for g, us in by_group.items() if g not in gemm_groups}
+        beyond[OUTSIDE] = tower_us - sum(by_group.values())
+        positive = sum(max(v, 0.0) for v in beyond.values()) or 1.0
+        diff = measured - floor_ms
+        where = {g: {"profiled_us": round(us, 1), "ms": round(max(us, 0.0) / positive * diff, 4),
+                     "ops": sorted(op for op in by_op if _group(op) == g)}
+                 for g, us in sorted(beyond.items(), key=lambda kv: -kv[1])}
+
+        macs = {kind: [sum(b * rows * k * n for kd, b, rows, k, n in g if kd == kind) for g in per_query_gemms]
+                for kind in ("int8", "float")}
+        mac_total = statistics.median(a + b for a, b in zip(macs["int8"], macs["float"], strict=True))
+        median_query = tokens.index(sorted(tokens)[len(tokens) // 2])
+        return {
+            "model": str(model_dir), "queries": len(queries), "rounds": rounds, "threads": threads,
+            "tokens": {"median": statistics.median(tokens), "min": min(tokens), "max": max(tokens)},
+            "measured_ms": measured, "measured_ms_p90": round(float(np.percentile(tower_q, 90)) * 1000, 4),
+            "floor_ms": floor_ms,
+            "macs_per_query": {"int8_median": int(statistics.median(macs["int8"])),
+                               "float_median": int(statistics.median(macs["float"]))},
+            "gemm_rate_gmacs": round(mac_total / (floor_ms / 1000) / 1e9, 2) if floor_ms else None,
+            "gemm_nodes": {"int8": kinds.count("int8"), "float": kinds.count("float")},
+            "gemm_shapes_median_query": [list(x) for x in per_query_gemms[median_query]],
+            "tokenize_ms": _ms(tokenize),
+            "profile": {"runs": len(tower_runs), "tower_run_us": round(tower_us, 1),
+                        "tower_gemm_kernels_us": round(tower_gemm_us, 1), "bare_gemm_kernels_us": round(twin_us, 1),
+                        "where_the_difference_goes": where,
+                        "by_op_us": {op: round(us, 1) for op, us in sorted(by_op.items(), key=lambda kv: -kv[1])}},
+            "floor_method": ("the tower's own GEMMs (each query's shapes from ONNX Runtime's profile) as one graph of "
+                             "bare MatMulInteger u8×s8 / float MatMul nodes, same session options, one call per query; "
+                             "tower and floor interleaved, each query's best of the rounds, thread CPU, median"),
+        }
 
 
 # ---- search --------------------------------------------------------------------------------------------------
-def search_floor(version_dir: Path, queries: list[str], k: int, rounds: int = 3) -> dict:
+class SearchFloor:
     """The bundle's FAISS index alone, one thread, one query per call, over its query tower's vectors of
-    `queries`; plus the stored-vector fetch the candidates stage does after the search."""
-    import faiss
+    `queries`; plus the stored-vector fetch the candidates stage does after the search. Timed by `round`."""
 
-    from service.bundle import load_manifest
-    from service.runtime.index import AdIndex, AdVectors
-    from service.runtime.towers import OnnxTower
+    def __init__(self, version_dir: Path, queries: list[str], k: int) -> None:
+        import faiss
 
-    m = load_manifest(version_dir)
-    faiss.omp_set_num_threads(1)
-    index = AdIndex(version_dir / m.index.file, m.model.dim, m.index.n_ads, m.index.search_params)
-    vectors = AdVectors(version_dir / m.index.vectors_file, m.model.dim, m.index.n_ads, m.index.vectors_dtype,
-                        m.index.vectors_scale)
-    qt = OnnxTower.from_manifest(version_dir, m, "query", int8=True)
-    xq = qt.encode_sorted(queries)
-    k = min(k, m.index.n_ads)
-    rows = [index.search(q[None, :], k)[1][0] for q in xq]  # warm-up pass (and the rows the fetch reads)
-    search, fetch = [], []
-    for _ in range(rounds):
-        for q, r in zip(xq, rows, strict=True):
-            search.append(_cpu_call(lambda q=q: index.search(q[None, :], k)))
-            fetch.append(_cpu_call(lambda r=r: vectors.rows(r[r >= 0])))
-    return {"n_ads": m.index.n_ads, "factory": m.index.factory, "search_params": m.index.search_params, "k": k,
-            "queries": len(queries), "rounds": rounds,
-            "search_cpu_ms_mean": round(statistics.fmean(search) * 1000, 4), "search_cpu_ms_p50": _ms(search),
-            "fetch_cpu_ms_mean": round(statistics.fmean(fetch) * 1000, 4)}
+        from service.bundle import load_manifest
+        from service.runtime.index import AdIndex, AdVectors
+        from service.runtime.towers import OnnxTower
+
+        self.m = m = load_manifest(version_dir)
+        faiss.omp_set_num_threads(1)
+        self.index = AdIndex(version_dir / m.index.file, m.model.dim, m.index.n_ads, m.index.search_params)
+        self.vectors = AdVectors(version_dir / m.index.vectors_file, m.model.dim, m.index.n_ads,
+                                 m.index.vectors_dtype, m.index.vectors_scale)
+        self.xq = OnnxTower.from_manifest(version_dir, m, "query", int8=True).encode_sorted(queries)
+        self.k = min(k, m.index.n_ads)
+        self.rows = [self.index.search(q[None, :], self.k)[1][0] for q in self.xq]  # warm-up; the rows fetched
+        self.search: list[float] = []
+        self.fetch: list[float] = []
+        self.rounds = 0
+
+    def round(self) -> None:
+        for q, r in zip(self.xq, self.rows, strict=True):
+            self.search.append(_cpu_call(lambda q=q: self.index.search(q[None, :], self.k)))
+            self.fetch.append(_cpu_call(lambda r=r: self.vectors.rows(r[r >= 0])))
+        self.rounds += 1
+
+    def result(self) -> dict:
+        m, search, fetch = self.m, self.search, self.fetch
+        return {"n_ads": m.index.n_ads, "factory": m.index.factory, "search_params": m.index.search_params,
+                "k": self.k, "queries": len(self.xq), "rounds": self.rounds,
+                "search_cpu_ms_mean": round(statistics.fmean(search) * 1000, 4), "search_cpu_ms_p50": _ms(search),
+                "fetch_cpu_ms_mean": round(statistics.fmean(fetch) * 1000, 4)}
 
 
 # ---- HTTP + JSON ---------------------------------------------------------------------------------------------
@@ -316,7 +344,7 @@ def _fixed_rate_run(server, queries: str | None, rate: float, duration: float, w
     cpu0 = server.cpu_seconds()
     counters0 = server.cpu_counters() if with_stages else None
     doc = run_loadtest(LoadTestSpec(url=server.url, rates=[rate], duration=duration, warmup=warmup, queries=queries,
-                                    top_k=10, ready_timeout=0, progress=False), None)
+                                    top_k=10, ready_timeout=0, progress=False, extra=REQUEST_EXTRA), None)
     run = doc["runs"][0]
     cpu = server.cpu_seconds() - cpu0
     served = served_requests(run, rate, warmup)
@@ -330,22 +358,27 @@ def _fixed_rate_run(server, queries: str | None, rate: float, duration: float, w
 
 
 def served_vs_echo(work: Path, bundles: Path, queries: str | None, sample_query: str, rate: float,
-                   duration: float, repeats: int, warmup: float, log: Callable[[str], None]) -> dict:
+                   duration: float, repeats: int, warmup: float, log: Callable[[str], None],
+                   server_env: dict[str, str] | None = None, between: Callable[[], None] = lambda: None) -> dict:
     """Fixed-rate runs of the service and of the echo route (fixed body the size of a real /rank answer),
-    alternating, a fresh echo process per run and one service process for all."""
+    alternating, a fresh echo process per run and one service process for all; `between` runs before each
+    served run (the in-process parts' rounds, so they span the same machine load)."""
     from common.net import free_port
     from load_tests.bench.server import Server, asgi_echo_server
     from load_tests.generator.http1 import Target
     from load_tests.tools.loadtest import wait_ready
 
-    server = Server(bundles, free_port(), work / "floor-serve.log", SERVED_ENV)
+    env = {**SERVED_ENV, **(server_env or {})}
+    server = Server(bundles, free_port(), work / "floor-serve.log", env)
     served, echoed = [], []
     try:
         wait_ready(Target.parse(server.url), "/readyz", 600.0)
-        request = json.dumps({"query": sample_query, "top_k": 10, "defect_weight": 0.5}).encode()
+        request = json.dumps({"query": sample_query, "top_k": 10, "defect_weight": 0.5, **REQUEST_EXTRA}).encode()
         response = _post(server.url, request)
         for i in range(repeats):
-            served.append(_fixed_rate_run(server, queries, rate, duration, warmup, with_stages=True))
+            between()
+            first = 2.5 * warmup if i == 0 else warmup  # a fresh server's first seconds: index pages, ORT arenas
+            served.append(_fixed_rate_run(server, queries, rate, duration, first, with_stages=True))
             log(f"floor: service run {i + 1}: {served[-1]['cpu_ms_per_request']} ms CPU/request")
             echo = asgi_echo_server(free_port(), work / f"floor-echo-{i}.log", len(response))
             try:
@@ -361,7 +394,8 @@ def served_vs_echo(work: Path, bundles: Path, queries: str | None, sample_query:
         return round(statistics.median(r[key] for r in runs), 4)
 
     stages = sorted(served[0]["by_stage"])
-    return {"rate_rps": rate, "duration_s": duration, "repeats": repeats, "served_runs": served, "echo_runs": echoed,
+    return {"rate_rps": rate, "duration_s": duration, "repeats": repeats, "server_env": env,
+            "served_runs": served, "echo_runs": echoed,
             "served": {"cpu_ms_per_request": median(served, "cpu_ms_per_request"),
                        "non_model_ms": median(served, "non_model_ms"),
                        "by_stage": {s: round(statistics.median(r["by_stage"][s] for r in served), 4) for s in stages},
@@ -374,7 +408,8 @@ def served_vs_echo(work: Path, bundles: Path, queries: str | None, sample_query:
 # ---- the part ------------------------------------------------------------------------------------------------
 def floor(work: Path, bundles: Path, model_dir: Path, query_texts: list[str], queries_file: str | None,
           rate: float = 200.0, duration: float = 20.0, repeats: int = 3, warmup: float = 2.0, n_encode: int = 300,
-          n_search: int = 300, e2e: dict | None = None, log: Callable[[str], None] = print) -> dict:
+          n_search: int = 300, e2e: dict | None = None, server_env: dict[str, str] | None = None,
+          log: Callable[[str], None] = print) -> dict:
     """All rows of the floor table. `e2e`: the perf.json end_to_end section, whose stage CPU is shown beside this
     part's own served runs (the two differ by machine load; the table uses this part's, measured alongside)."""
     from service.bundle import current_version_dir
@@ -382,13 +417,22 @@ def floor(work: Path, bundles: Path, model_dir: Path, query_texts: list[str], qu
 
     work.mkdir(parents=True, exist_ok=True)
     texts = list(dict.fromkeys(query_texts))
-    log(f"floor: encode, {min(n_encode, len(texts))} queries")
-    enc = encode_floor(model_dir, texts[:n_encode], work)
-    log(f"floor: encode {enc['measured_ms']} ms vs floor {enc['floor_ms']} ms; search")
+    log(f"floor: setting up encode ({min(n_encode, len(texts))} queries) and search")
+    encode = EncodeFloor(model_dir, texts[:n_encode], work)
     version = current_version_dir(bundles)
-    srch = search_floor(version, texts[:n_search], Settings().retrieve_k)
-    log(f"floor: index alone {srch['search_cpu_ms_mean']} ms; served runs vs echo at {rate:g} req/s")
-    http = served_vs_echo(work, bundles, queries_file, texts[0], rate, duration, repeats, warmup, log)
+    search = SearchFloor(version, texts[:n_search], Settings().retrieve_k)
+    per_repeat = max(1, -(-3 // repeats))  # at least 3 in-process rounds in all
+
+    def in_process_rounds() -> None:
+        for _ in range(per_repeat):
+            encode.round()
+            search.round()
+
+    http = served_vs_echo(work, bundles, queries_file, texts[0], rate, duration, repeats, warmup, log, server_env,
+                          between=in_process_rounds)
+    enc, srch = encode.result(), search.result()
+    log(f"floor: encode {enc['measured_ms']} ms vs floor {enc['floor_ms']} ms; index alone "
+        f"{srch['search_cpu_ms_mean']} ms")
     out = {"encode": enc, "search": srch, "http": http, "bundle": str(version.name)}
     if e2e and e2e.get("fixed_rate"):
         runs = sorted(e2e["fixed_rate"]["runs"], key=lambda r: r["server_cpu_ms_per_request"])

@@ -193,7 +193,8 @@ def run_bench(opts: BenchOptions) -> dict:
             build_s = e2e_bundle()
             return floor(work, bundles, opts.model, queries, opts.queries, repeats=1 if opts.quick else 3,
                          duration=8 if opts.quick else 20, n_encode=60 if opts.quick else 300,
-                         n_search=100 if opts.quick else 300, e2e=sec.get(opts.e2e_name), log=_log) | {
+                         n_search=100 if opts.quick else 300, e2e=sec.get(opts.e2e_name),
+                         server_env=opts.server_env, log=_log) | {
                              "bundle_build_s": build_s}
 
         sec["floor"] = _section("floor", floor_part)
