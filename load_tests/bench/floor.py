@@ -45,9 +45,9 @@ OP_GROUPS = {  # ONNX Runtime op type (after graph optimisation) → the group t
 OTHER_OPS = "other ops (elementwise, masks, pooling)"
 OUTSIDE = "outside kernels (session run, executor)"
 SERVED_ENV = {"TWINRANK_QUERY_CACHE_SIZE": "0", "TWINRANK_RELOAD_ENABLED": "false"}  # as the e2e part
-# Every answer carries its top 10 ads, as a real answer does: a synthetic catalog's relevances can fall under the
-# default threshold, which would leave the answers (and the JSON work) empty.
-REQUEST_EXTRA = {"min_relevance": 0.0}
+# Every answer carries its top 10 ads, as a real answer does: a synthetic catalog's relevances and scores can fall
+# under the default relevance threshold and reserve, which would leave the answers (and the JSON work) empty.
+REQUEST_EXTRA = {"min_relevance": 0.0, "reserve": None}
 
 
 def _group(op: str) -> str:
@@ -349,7 +349,7 @@ def _fixed_rate_run(server, queries: str | None, rate: float, duration: float, w
     cpu = server.cpu_seconds() - cpu0
     served = served_requests(run, rate, warmup)
     out = {"cpu_ms_per_request": round(cpu * 1000 / served, 4), "p50_ms": run["latency_ms"]["p50_ms"],
-           "p99_ms": run["latency_ms"]["p99_ms"], "sent": run["sent"], "errors": run["errors"]}
+           "p99_ms": run["latency_ms"]["p99_ms"], "sent": run["sent"], "ok": run.get("ok"), "errors": run["errors"]}
     if counters0 is not None:
         by_thread, by_stage = per_request_cpu(counters0, server.cpu_counters(), cpu, served)
         out |= {"by_stage": by_stage, "by_thread": by_thread,
@@ -537,6 +537,8 @@ def floor_md(d: dict, load_note: str) -> str:
               f"in-process: validating a {http['json']['request_bytes']}-byte request into `RankRequest` "
               f"{http['json']['validate_request_ms']:.3f} ms, serialising the answer with orjson "
               f"{http['json']['serialise_response_ms']:.3f} ms.", "",
+              "CPU per request divides by every request sent, answered or refused (a 429 costs a header scan): "
+              "runs with refusals understate the cost of an answer.", "",
               "| run | server | CPU ms/request | non-model ms | p99 ms | errors |",
               "| ---: | --- | ---: | ---: | ---: | --- |"]
     for i, (s, e) in enumerate(zip(http["served_runs"], http["echo_runs"], strict=True), 1):

@@ -61,7 +61,7 @@ def test_floor_part_on_a_tiny_bundle(model_dir, tmp_path):
     assert served["errors"] == {} and echo["errors"] == {} and echo["sent"] == served["sent"] > 0
     assert served["non_model_ms"] == round(served["cpu_ms_per_request"] - sum(served["by_stage"].values()), 4)
     assert {"query_encode", "candidates", "score"} == set(served["by_stage"])
-    assert http["echo"]["body_bytes"] == http["json"]["response_bytes"] > 100  # a real /rank answer's size
+    assert http["echo"]["body_bytes"] == http["json"]["response_bytes"] > 1000  # a real answer: its 10 ads
     assert echo["cpu_ms_per_request"] > 0
 
     rows = {r["key"]: r for r in out["table"]}
