@@ -23,6 +23,8 @@ def summary_keys(sec: dict) -> dict:
     if (tr := sec.get("traffic")) and "median" in tr:
         out["traffic"] = {"rate_rps": tr["rate_rps"], **tr["median"],
                           "cpu_ratio_replay_vs_distinct": tr["cpu_ratio_replay_vs_distinct"]}
+    if (fl := sec.get("floor")) and "summary" in fl:
+        out["floor"] = fl["summary"]
     if er := sec.get("encoder_runtimes"):
         out["encoder_runtimes"] = er.get("decision") or {"skipped": er.get("skipped")}
         if er.get("auc"):
@@ -316,6 +318,12 @@ def write_addenda(out: Path, sec: dict) -> list[Path]:
         write_json(out / "peers.json", pe)
         atomic_write(out / "peers.md", peers_md(pe).encode())
         written += [out / "peers.json", out / "peers.md", peers_plot(pe, out / "peers.png")]
+    if fl := sec.get("floor"):
+        from load_tests.bench.floor import floor_md
+
+        write_json(out / "floor.json", fl)
+        atomic_write(out / "floor.md", floor_md(fl, LOAD_NOTE).encode())
+        written += [out / "floor.json", out / "floor.md"]
     return written
 
 

@@ -13,7 +13,10 @@
    on, beside the all-distinct stream with it off, on the e2e bundle (addendum `traffic.json/.md`);
 9. `peers`: the user-written sentence-transformers + FAISS + FastAPI stack vs twinrank with its FastAPI route vs
    twinrank as shipped, on one sample catalog: CPU per request, highest rate at the p99 SLO, p99 at a common
-   rate, test ROC-AUC (addendum `peers.json/.md/.png`).
+   rate, test ROC-AUC (addendum `peers.json/.md/.png`);
+10. `floor` (`--only floor`): each stage's measured cost against the floor of this design (`floor`: the tower's
+    bare GEMMs, the index alone, an echo route through the same uvicorn stack), on the e2e bundle (addendum
+    `floor.json/.md`).
 
 Results go to `<out>/perf.json` and `<out>/perf.md` with plots (`report`; the headline figures: `headline`).
 `--only` reruns some parts and keeps the others from the existing perf.json (each part records when it ran
@@ -32,7 +35,7 @@ from common.machine import describe, load_average
 from load_tests.bench.addendum_report import summary_keys, write_addenda
 from load_tests.bench.headline import headline
 
-PARTS = ("teacher", "encode", "retrieval", "e2e", "generator", "libraries", "runtimes", "traffic", "peers")
+PARTS = ("teacher", "encode", "retrieval", "e2e", "generator", "libraries", "runtimes", "traffic", "peers", "floor")
 SHIPPED_MODEL = Path("shipped/twinbert-de")
 LIBRARY_SETS = ("student", "synthetic")  # the libraries part's vector sets (retrieval_libraries.SETS)
 BENCH_OUT, BENCH_WORK = Path("reports/perf"), Path("runs/bench")
@@ -190,6 +193,19 @@ def run_bench(opts: BenchOptions) -> dict:
 
         sec["traffic"] = _section("traffic", traffic)
 
+    if "floor" in parts:
+        from load_tests.bench.floor import floor
+
+        def floor_part() -> dict:
+            build_s = e2e_bundle()
+            return floor(work, bundles, opts.model, queries, opts.queries, repeats=1 if opts.quick else 3,
+                         duration=8 if opts.quick else 20, n_encode=60 if opts.quick else 300,
+                         n_search=100 if opts.quick else 300, e2e=sec.get(opts.e2e_name),
+                         server_env=opts.server_env, log=_log) | {
+                             "bundle_build_s": build_s}
+
+        sec["floor"] = _section("floor", floor_part)
+
     qadsm_dir = opts.qadsm_dir or _qadsm_dir(opts.queries)
     if "libraries" in parts:
         from load_tests.bench.retrieval_libraries import retrieval_libraries
@@ -240,7 +256,7 @@ def run_bench(opts: BenchOptions) -> dict:
 def _section_names(parts: list[str], e2e_name: str) -> set[str]:
     names = {"teacher": "teacher_vs_student", "encode": "query_encoding", "retrieval": "retrieval",
              "e2e": e2e_name, "generator": "generator", "libraries": "retrieval_libraries",
-             "runtimes": "encoder_runtimes", "traffic": "traffic", "peers": "peers"}
+             "runtimes": "encoder_runtimes", "traffic": "traffic", "peers": "peers", "floor": "floor"}
     return {names[p] for p in parts}
 
 

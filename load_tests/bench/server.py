@@ -69,3 +69,10 @@ def echo_server(port: int, log_path: Path) -> ServerProcess:
     """The trivial asyncio server (`load_tests.tools.echo_server`) on 127.0.0.1:`port`."""
     cmd = [sys.executable, "-m", "load_tests.tools.echo_server", "--port", str(port)]
     return ServerProcess(cmd, f"http://127.0.0.1:{port}", log_path)
+
+
+def asgi_echo_server(port: int, log_path: Path, body_bytes: int) -> ServerProcess:
+    """The echo route through the service's own uvicorn stack (`service.api.echo_app`) on 127.0.0.1:`port`,
+    answering every request with a fixed `body_bytes`-byte JSON body."""
+    cmd = [sys.executable, "-m", "service.api.echo_app", "--port", str(port), "--body-bytes", str(body_bytes)]
+    return ServerProcess(cmd, f"http://127.0.0.1:{port}", log_path)

@@ -12,16 +12,21 @@ TOWER_INPUTS = ("input_ids", "attention_mask")
 CPU = ["CPUExecutionProvider"]
 
 
-def make_session(path: str | Path, intra_threads: int = 1, providers: list[str] | None = None,
-                 inter_threads: int = 1) -> ort.InferenceSession:
-    """A session with fixed thread counts (the machine is shared) and full graph optimisation."""
+def make_session(path: str | Path | bytes, intra_threads: int = 1, providers: list[str] | None = None,
+                 inter_threads: int = 1, profile_prefix: str | None = None) -> ort.InferenceSession:
+    """A session with fixed thread counts (the machine is shared) and full graph optimisation; `path` may be a
+    serialised graph. `profile_prefix` turns ONNX Runtime's profiler on (the benchmark's op breakdown)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = intra_threads
     opts.inter_op_num_threads = inter_threads
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle intra-op threads otherwise spin, burning CPU between requests on a small machine (reports/perf).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=opts, providers=providers or CPU)
+    if profile_prefix is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, sess_options=opts, providers=providers or CPU)
 
 
 class OnnxModel:
