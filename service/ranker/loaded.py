@@ -110,11 +110,21 @@ class LoadedBundle:
             raise BundleError(f"{d / 'manifest.json'}: calibration uses the res head, but heads.res is null", d,
                               reason="manifest")
         self.calibration = c
-        self.index = AdIndex(d / m.index.file, self.dim, m.index.n_ads, dict(m.index.search_params),
-                             faiss_gpus(s.device))
-        self.vectors = AdVectors(d / m.index.vectors_file, self.dim, m.index.n_ads, m.index.vectors_dtype,
-                                 m.index.vectors_scale)
-        self.ads = AdTable.read(d / m.index.ads_file)
+        # A new model over the very same ads (index, vectors and table files of equal digests) keeps them: reading
+        # a 1M-ad table builds a million Python strings under the GIL, a stall for every request thread.
+        same_ads = previous is not None and all(
+            previous.manifest.files.get(getattr(previous.manifest.index, f)) == m.files[getattr(m.index, f)]
+            for f in ("file", "vectors_file", "ads_file")) and previous.manifest.index == m.index
+        if same_ads:
+            assert previous is not None
+            self.index, self.vectors, self.ads = previous.index, previous.vectors, previous.ads
+        else:
+            self.index = AdIndex(d / m.index.file, self.dim, m.index.n_ads, dict(m.index.search_params),
+                                 faiss_gpus(s.device))
+            self.vectors = AdVectors(d / m.index.vectors_file, self.dim, m.index.n_ads, m.index.vectors_dtype,
+                                     m.index.vectors_scale)
+            self.ads = AdTable.read(d / m.index.ads_file)
+        self.ads_taken_over = same_ads
         # Cached query vectors stay valid exactly when the query tower is the same one.
         carried = next((x.query_cache for x in donors if self.model.shares("query", x.parts)), None)
         self.query_cache = carried if carried is not None else QueryCache(s.query_cache_size)

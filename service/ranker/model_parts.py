@@ -29,6 +29,11 @@ class PartKey:
     params: tuple
     files: tuple[str, ...] = field(compare=False)  # the file names in the bundle it came from
 
+    @property
+    def text_key(self) -> tuple:
+        """What a tower's tokenizer depends on: the tokenizer file's digest, the prefix and the length limit."""
+        return (self.digests[-1], *self.params[:2])
+
 
 def part_keys(m: Manifest, int8: bool) -> dict[str, PartKey]:
     """The key of every part the bundle has: "query", "ad" and, with a residual head, "res"."""
@@ -68,8 +73,13 @@ class ModelParts:
                 parts[name] = ResHead(OnnxModel(d / m.heads.res.file, providers, s.ort_intra_op_threads,
                                                 s.ort_inter_op_threads, ("q", "a")))
             else:
+                # A new ONNX graph over the same tokenizer (a retrained model, the same vocabulary) keeps the loaded
+                # tokenizer: loading one holds the GIL for tens of ms, a stall for every request thread.
+                text = next((x.tower(name).text for x in donors if name in x.keys
+                             and x.keys[name].text_key == key.text_key), None)
                 parts[name] = OnnxTower.from_manifest(d, m, name, s.encoder_precision == "int8",
-                                                      s.ort_intra_op_threads, providers, s.ort_inter_op_threads)
+                                                      s.ort_intra_op_threads, providers, s.ort_inter_op_threads,
+                                                      text)
         reused = frozenset(n for n in keys if any(x.parts.get(n) is parts[n] for x in donors))
         return cls(keys, parts, reused)
 

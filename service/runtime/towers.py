@@ -23,14 +23,16 @@ class OnnxTower:
 
     def __init__(self, onnx_path: str | Path, tokenizer_path: str | Path, prefix: str, max_length: int,
                  threads: int = 1, providers: list[str] | None = None, inter_threads: int = 1,
-                 dim: int | None = None) -> None:
-        self.text = TextEncoder.from_file(Path(tokenizer_path), prefix, max_length)
+                 dim: int | None = None, text: TextEncoder | None = None) -> None:
+        # `text`: a loaded tokenizer of the same file, prefix and length to use instead of loading it again
+        self.text = text or TextEncoder.from_file(Path(tokenizer_path), prefix, max_length)
         model = OnnxModel(Path(onnx_path), providers or CPU, threads, inter_threads, TOWER_INPUTS)
         self.encoder = TowerEncoder(model, dim)
 
     @classmethod
     def from_manifest(cls, version_dir: str | Path, manifest: Manifest, route: str, int8: bool = False,
-                      threads: int = 1, providers: list[str] | None = None, inter_threads: int = 1) -> OnnxTower:
+                      threads: int = 1, providers: list[str] | None = None, inter_threads: int = 1,
+                      text: TextEncoder | None = None) -> OnnxTower:
         """The bundle's tower for `route`, int8 when asked and shipped, checked against the manifest's dim."""
         if route not in ROUTES:
             raise KeyError(f"unknown tower {route!r}; towers are {ROUTES}")
@@ -39,7 +41,7 @@ class OnnxTower:
         m = manifest.model
         prefix, max_len = (m.query_prefix, m.query_max_len) if route == "query" else (m.ad_prefix, m.ad_max_len)
         d = Path(version_dir)
-        return cls(d / name, d / manifest.tokenizer, prefix, max_len, threads, providers, inter_threads, m.dim)
+        return cls(d / name, d / manifest.tokenizer, prefix, max_len, threads, providers, inter_threads, m.dim, text)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -98,6 +98,9 @@ def test_new_model_is_opened_in_full_with_a_cache_of_its_own(ranker: Ranker, bun
     assert new.model.reused == frozenset()
     assert new.query_encoder.model.session is not old.query_encoder.model.session
     assert new.res is not old.res
+    # ... over the same tokenizer file (the same base vocabulary): the loaded tokenizers are kept
+    assert new.query_tokenizer is old.query_tokenizer and new.ad_tokenizer is old.ad_tokenizer
+    assert not new.ads_taken_over and new.index is not old.index
     assert set(new.hashed) == set(new.manifest.files)
     # A cache of its own, warmed before the swap with the served cache's queries encoded by the new tower.
     assert new.query_cache is not cache and not new.cache_carried
@@ -111,6 +114,32 @@ def test_new_model_is_opened_in_full_with_a_cache_of_its_own(ranker: Ranker, bun
     assert float(np.dot(v_old, v_new)) < 0.99
     np.testing.assert_allclose(new.query_cache.get("wohnung mieten"), v_new, atol=1e-6)
     assert 'twinrank_bundle_events_total{event="loaded",reason="new_model"} 1.0' in _metrics(ranker)
+
+
+def test_a_new_model_over_the_same_ad_files_keeps_index_vectors_and_table(tmp_path: Path, model_dir: Path,
+                                                                        other_model: Path) -> None:
+    """The benchmark's way to swap students (and the 1M-ad chaos case): the new version hard-links CURRENT's index,
+    vectors and table, so the service keeps the loaded ones and reads no million-row table again."""
+    from load_tests.bench.retrieval import synthetic_vectors
+    from load_tests.bench.synthetic_bundle import build_synthetic_bundle
+
+    root = tmp_path / "bundles"
+    vectors, _ = synthetic_vectors(tmp_path, 500, dim=16, nq=5)
+    build_synthetic_bundle(root, model_dir, vectors, factory="Flat")
+    r = Ranker(make_settings(root))
+    try:
+        r.reload()
+        old = r.bundle
+        assert old is not None
+        build_synthetic_bundle(root, other_model, vectors, factory="Flat", keep=3)
+        r.check_current()
+        new = r.bundle
+        assert new is not None and new is not old and new.ads_taken_over
+        assert new.index is old.index and new.vectors is old.vectors and new.ads is old.ads
+        assert new.query_encoder.model.session is not old.query_encoder.model.session
+        assert len(r.rank_sync(_query("laufschuhe")).results) > 0
+    finally:
+        r.close()
 
 
 def test_rollback_after_a_new_model_takes_the_spare_model_over(ranker: Ranker, bundle_root: Path,
