@@ -25,7 +25,10 @@ class _Strict(BaseModel):
 
 
 class TeacherConfig(_Strict):
-    kind: Literal["bi", "cross", "ensemble"] = "bi"
+    # No "cross" alone: the student's ad features and alignment targets are the bi-encoder's pooled vectors, so a
+    # cross-encoder teaches only beside it ("ensemble").
+    kind: Literal["bi", "ensemble"] = Field("bi", description="bi: the bi-encoder; ensemble: bi-encoder and "
+                                            "cross-encoder, the teacher chosen on dev among them and their mean")
     epochs: int = Field(2, ge=1)
     lr: float = Field(4e-5, gt=0)
     batch_size: int = Field(32, ge=1)

@@ -76,7 +76,7 @@ def teacher_stage(run: Run, stage_dir: Path) -> dict:
     info: dict = {}
     if c.teacher.kind in ("bi", "ensemble"):
         info["bi"] = _trained_once(stage_dir / "bi", lambda: _train_bi(run, stage_dir))
-    if c.teacher.kind in ("cross", "ensemble"):
+    if c.teacher.kind == "ensemble":
         from offline.distill.cross_teacher import train_cross
 
         info["cross"] = _trained_once(stage_dir / "cross", lambda: train_cross(run, stage_dir / "cross"))

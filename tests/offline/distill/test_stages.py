@@ -130,3 +130,14 @@ def test_bad_config_is_refused(tmp_path):
                                       "--out", str(tmp_path / "r")])
     assert result.exit_code != 0
     assert "invalid config" in result.output
+
+
+def test_a_cross_encoder_alone_is_refused_as_a_teacher(tmp_path):
+    """The student learns from the bi-encoder's pooled vectors: a cross-encoder teaches only in the ensemble."""
+    (tmp_path / "train.txt").write_text("q\tt\td\tGood\n")
+    bad = tmp_path / "cross.toml"
+    bad.write_text('[teacher]\nkind = "cross"\n')
+    result = CliRunner().invoke(app, ["distill", "--data", str(tmp_path), "--config", str(bad),
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0 and "teacher.kind" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
