@@ -64,8 +64,6 @@ def loadtest(
         fail(f"--arrivals must be 'constant' or 'poisson', got {arrivals!r}", ExitCode.USAGE)
     if not 0 <= ads_ratio <= 1:
         fail(f"--ads-ratio must be in [0, 1], got {ads_ratio}", ExitCode.USAGE)
-    if query_stream not in ("distinct", "rows") or (query_stream == "rows" and queries is None):
-        fail(f"--query-stream must be distinct, or rows with --queries (got {query_stream!r})", ExitCode.USAGE)
     if rate <= 0 or duration <= 0 or timeout <= 0:
         fail("--rate, --duration and --timeout must be > 0", ExitCode.USAGE)
     with one_line_errors(ExitCode.USAGE, RUN_ERRORS):

@@ -44,6 +44,12 @@ def peers_summary(pe: dict) -> dict:
             "ratios_vs_peer": c.get("ratios_vs_peer", {})}
 
 
+def meta_line(meta: dict) -> str:
+    """The addendum's line on the run that wrote it: command, when, how long, the load average around it."""
+    return (f"- command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
+            f"average before {meta.get('load_average_before')}, after {meta.get('load_average_after')}")
+
+
 def _f(x, nd: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{nd}f}"
 
@@ -169,8 +175,7 @@ def libraries_plot(rl: dict, path: Path) -> Path | None:
 def runtimes_md(er: dict) -> str:
     meta = er.get("_meta", {})
     lines = ["# Encoder runtimes: ONNX Runtime vs OpenVINO, the shipped int8 query tower", "", LOAD_NOTE, "",
-             f"- command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
-             f"average before {meta.get('load_average_before')}, after {meta.get('load_average_after')}"]
+             meta_line(meta)]
     if "skipped" in er:
         return "\n".join(lines + ["", er["skipped"], ""])
     lines += [f"- model `{er['model']}`, {er['threads']} thread; versions {er['versions']}; OpenVINO config "
@@ -218,8 +223,7 @@ def peers_md(pe: dict) -> str:
     lines = ["# twinrank vs the stacks a user would deploy instead", "", LOAD_NOTE.replace(
                  "every comparison was measured side by side, interleaved in one process, so read the ratios",
                  "the stacks ran one after another in one command, so read the ratios"), "",
-             f"- command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
-             f"average before {meta.get('load_average_before')}, after {meta.get('load_average_after')}",
+             meta_line(meta),
              f"- catalog: {pe['catalog']['n_ads']:,} ads of the {pe['catalog']['source']}, the same JSONL for every "
              f"stack; twinrank's index `{pe['catalog']['twinrank_index']}`, the peer's {pe['catalog']['peer_index']}; "
              f"student `{pe['student']}`; the peer's model `{pe['peer_model']}`",
@@ -330,8 +334,7 @@ def write_addenda(out: Path, sec: dict) -> list[Path]:
 def traffic_md(tr: dict) -> str:
     meta = tr.get("_meta", {})
     lines = ["# Realistic traffic: the test split's query stream with the query cache", "",
-             f"- command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
-             f"average before {meta.get('load_average_before')}, after {meta.get('load_average_after')}", ""]
+             meta_line(meta), ""]
     if "skipped" in tr:
         return "\n".join([*lines, tr["skipped"], ""])
     lines += [f"Fixed rate {tr['rate_rps']:g} req/s, {tr['duration_s']:.0f} s per run, {tr['repeats']} runs per "

@@ -13,8 +13,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from common.files import write_json
 from common.machine import describe
 from load_tests.bench.index_scale import fake_ads
 
@@ -25,6 +27,19 @@ class NoopActor:
     def __call__(self, batch):
         return batch
 
+
+
+def run_saver(doc: dict, path: Path) -> Callable[[dict], None]:
+    """`save(run)`: append a finished run to `doc["runs"]`, rewrite `path` whole, echo the run as a JSON line (a
+    measurement cut off part-way keeps the runs it finished)."""
+
+    def save(run: dict) -> None:
+        doc["runs"].append(run)
+        write_json(path, doc)
+        sys.stdout.write(json.dumps(run) + "\n")
+        sys.stdout.flush()
+
+    return save
 
 def write_shards(d: Path, n: int, shards: int) -> list[dict]:
     texts = fake_ads(n)
@@ -110,12 +125,7 @@ def main(argv: list[str] | None = None) -> None:
                  "shards": a.shards, "encode_batch": a.batch,
                  "command": " ".join(["python -m load_tests.bench.scale_encode"] + (argv or sys.argv[1:])), "runs": []}
 
-    def save(run: dict) -> None:
-        out["runs"].append(run)
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
-        sys.stdout.write(json.dumps(run) + "\n")
-        sys.stdout.flush()
+    save = run_saver(out, Path(a.out))
 
     for th in (1, 2):
         save(single(model, info, rows, th, a.batch))

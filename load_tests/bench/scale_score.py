@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from common.machine import describe
+from load_tests.bench.scale_encode import run_saver
 
 
 def local(model, queries: list[str], ads: list[str], threads: int) -> tuple[dict, np.ndarray]:
@@ -85,12 +86,7 @@ def main(argv: list[str] | None = None) -> None:
                  "n_pairs": len(queries), "precision": "fp32", "batch": 64,
                  "command": " ".join(["python -m load_tests.bench.scale_score"] + (argv or sys.argv[1:])), "runs": []}
 
-    def save(run: dict) -> None:
-        out["runs"].append(run)
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
-        sys.stdout.write(json.dumps(run) + "\n")
-        sys.stdout.flush()
+    save = run_saver(out, Path(a.out))
 
     run, reference = local(model, queries, ads, threads=1)
     save(run)

@@ -56,6 +56,9 @@ def ads_from_table(path: str | Path, n: int, seed: int = 0) -> list[Ad]:
             zip(cols["ad_id"], cols["title"], cols["description"], cols["bid"], cols["p_click"], strict=True)]
 
 
+DEFAULT_BODIES = 1000  # request bodies a run cycles through
+
+
 def build_mix(
     queries: list[str],
     *,
@@ -64,7 +67,7 @@ def build_mix(
     ad_pool: list[Ad] | None = None,
     top_k: int = 10,
     defect_weight: float = 0.5,
-    n_bodies: int = 1000,
+    n_bodies: int = DEFAULT_BODIES,
     extra: dict | None = None,
     seed: int = 0,
     in_order: bool = False,

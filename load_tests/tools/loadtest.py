@@ -11,7 +11,7 @@ from common.machine import describe
 from load_tests.generator.config import OpenLoopConfig
 from load_tests.generator.engine import run
 from load_tests.generator.http1 import Pool, Target
-from load_tests.generator.mix import ads_from_table, build_mix
+from load_tests.generator.mix import DEFAULT_BODIES, ads_from_table, build_mix
 from load_tests.generator.queries import load_queries, read_query_stream
 from load_tests.generator.sweep import sweep
 from load_tests.generator.timeline import Timeline
@@ -51,7 +51,7 @@ def wait_ready(target: Target, path: str, timeout: float) -> None:
 def stream_queries(spec: LoadTestSpec) -> tuple[list[str], int, bool]:
     """(queries, request bodies, whether bodies take the queries in turn) for the spec's query stream."""
     if spec.query_stream == "distinct":
-        return load_queries(spec.queries, seed=spec.seed), 1000, False
+        return load_queries(spec.queries, seed=spec.seed), DEFAULT_BODIES, False
     if spec.query_stream == "rows":
         if not spec.queries:
             raise ValueError("--query-stream rows needs --queries (a file whose rows are replayed)")

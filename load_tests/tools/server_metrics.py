@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 
+def metrics_text(url: str) -> str:
+    """A service's `GET /metrics` page."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        return r.read().decode(errors="replace")
+
+
 def cpu_counters(url: str) -> dict[str, dict[str, float]]:
     """A twinrank service's CPU seconds from its /metrics: by thread role (`twinrank_thread_cpu_seconds_total`) and
     by /rank stage (`twinrank_stage_cpu_seconds_total`). Empty dicts for a server that exports neither."""
     import re
-    import urllib.request
 
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
-        text = r.read().decode(errors="replace")
+    text = metrics_text(url)
 
     def family(name: str, label: str) -> dict[str, float]:
         pattern = rf'^twinrank_{name}_cpu_seconds_total\{{{label}="(\w+)"\}} (\S+)$'
@@ -23,10 +29,8 @@ def cpu_counters(url: str) -> dict[str, dict[str, float]]:
 def query_cache_counts(url: str) -> dict[str, float]:
     """The service's query-cache lookups so far (`twinrank_query_cache_total`): {"hit": n, "miss": n}."""
     import re
-    import urllib.request
 
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
-        text = r.read().decode(errors="replace")
+    text = metrics_text(url)
     pattern = r'^twinrank_query_cache_total\{result="(\w+)"\} (\S+)$'
     return {"hit": 0.0, "miss": 0.0, **{m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.M)}}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from itertools import islice
 
 import numpy as np
 
@@ -42,22 +43,12 @@ class QueryCache:
     def recent(self, n: int) -> list[np.ndarray]:
         """The `n` most recently used vectors, newest first (a new index is warmed with them before a swap)."""
         with self._lock:
-            out = []
-            for vec in reversed(self._data.values()):
-                if len(out) >= n:
-                    break
-                out.append(vec)
-            return out
+            return list(islice(reversed(self._data.values()), max(n, 0)))
 
     def recent_keys(self, n: int) -> list[str]:
         """The `n` most recently used queries, newest first (a new query tower encodes them before its swap)."""
         with self._lock:
-            out = []
-            for key in reversed(self._data.keys()):
-                if len(out) >= n:
-                    break
-                out.append(key)
-            return out
+            return list(islice(reversed(self._data.keys()), max(n, 0)))
 
     def clear(self) -> None:
         with self._lock:

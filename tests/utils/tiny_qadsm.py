@@ -13,6 +13,21 @@ TOPICS = [("laufschuhe damen", "Laufschuhe für Damen", "jetzt im Sale"),
           ("winterjacke herren", "Herren Jacken", "für den Winter")]
 
 
+# The run config of a tiny ensemble teacher (`.format(base=...)`); a test appends the sections it needs.
+TINY_TEACHER_CONFIG = """base = "{base}"
+threads = 1
+[teacher]
+kind = "ensemble"
+epochs = 1
+cross_epochs = 1
+precision = "bf16"
+batch_size = 16
+[pool]
+multiplier = 2
+neighbours = 5
+"""
+
+
 def make_data(root: Path) -> None:
     rng = random.Random(0)
     for split, n in [("train", 96), ("dev", 32), ("test", 48)]:

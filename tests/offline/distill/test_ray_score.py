@@ -19,23 +19,11 @@ from offline.distill.config import RunConfig
 from offline.distill.encode import TextVectors
 from offline.distill.ray_score import RayScoring
 from offline.distill.stages import run_all
-from tests.utils.tiny_qadsm import make_data
+from tests.utils.tiny_qadsm import TINY_TEACHER_CONFIG, make_data
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)
 runner = CliRunner()
-CONFIG = """base = "{base}"
-threads = 1
-[teacher]
-kind = "ensemble"
-epochs = 1
-cross_epochs = 1
-precision = "bf16"
-batch_size = 16
-[pool]
-multiplier = 2
-neighbours = 5
-"""
 TOLERANCE = 1e-5
 
 
@@ -58,7 +46,7 @@ def local_run(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     data.mkdir()
     make_data(data)
     config = root / "tiny.toml"
-    config.write_text(CONFIG.format(base=tiny_base_dir))
+    config.write_text(TINY_TEACHER_CONFIG.format(base=tiny_base_dir))
     out = root / "local"
     run_all(str(data), out, RunConfig.from_file(config), only=["teacher", "score"])
     return data, config, out

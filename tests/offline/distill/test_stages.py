@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from tests.utils.tiny_qadsm import make_data
+from tests.utils.tiny_qadsm import TINY_TEACHER_CONFIG, make_data
 
 
 def test_distill_runs_all_stages_and_resumes(tmp_path, tiny_base_dir):
@@ -15,18 +15,7 @@ def test_distill_runs_all_stages_and_resumes(tmp_path, tiny_base_dir):
     data.mkdir()
     make_data(data)
     config = tmp_path / "tiny.toml"
-    config.write_text(f"""base = "{tiny_base_dir}"
-threads = 1
-[teacher]
-kind = "ensemble"
-epochs = 1
-cross_epochs = 1
-precision = "bf16"
-batch_size = 16
-[pool]
-multiplier = 2
-neighbours = 5
-[student]
+    config.write_text(TINY_TEACHER_CONFIG.format(base=tiny_base_dir) + """[student]
 query_layers = 2
 ad_layers = 4
 proj_dim = 16
@@ -122,22 +111,23 @@ def test_missing_data_dir_is_one_line_error(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_bad_config_is_refused(tmp_path):
+def _distill_with_config(tmp_path, config_text: str):
+    """`twinrank distill` over a one-row train split with this config; its result."""
     (tmp_path / "train.txt").write_text("q\tt\td\tGood\n")
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[student]\nunknown_knob = 3\n")
-    result = CliRunner().invoke(app, ["distill", "--data", str(tmp_path), "--config", str(bad),
-                                      "--out", str(tmp_path / "r")])
+    config = tmp_path / "config.toml"
+    config.write_text(config_text)
+    return CliRunner().invoke(app, ["distill", "--data", str(tmp_path), "--config", str(config),
+                                    "--out", str(tmp_path / "r")])
+
+
+def test_bad_config_is_refused(tmp_path):
+    result = _distill_with_config(tmp_path, "[student]\nunknown_knob = 3\n")
     assert result.exit_code != 0
     assert "invalid config" in result.output
 
 
 def test_a_cross_encoder_alone_is_refused_as_a_teacher(tmp_path):
     """The student learns from the bi-encoder's pooled vectors: a cross-encoder teaches only in the ensemble."""
-    (tmp_path / "train.txt").write_text("q\tt\td\tGood\n")
-    bad = tmp_path / "cross.toml"
-    bad.write_text('[teacher]\nkind = "cross"\n')
-    result = CliRunner().invoke(app, ["distill", "--data", str(tmp_path), "--config", str(bad),
-                                      "--out", str(tmp_path / "r")])
+    result = _distill_with_config(tmp_path, '[teacher]\nkind = "cross"\n')
     assert result.exit_code != 0 and "teacher.kind" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r").exists()

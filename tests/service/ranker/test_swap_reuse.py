@@ -43,6 +43,11 @@ def other_model(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return tiny_model_dir(tiny_base_dir, tmp_path_factory.mktemp("other-model") / "model", int8=False, seed=1)
 
 
+def _publish_new_model(model: Path, root: Path, catalog: Path) -> Path:
+    """A version of `model` over a catalog of its own (25 ads, ids "nm..."), published under `root`."""
+    return build_tiny_bundle(model, write_catalog(catalog, n=25, seed=2, prefix="nm"), root)
+
+
 def _ad_only_update(root: Path, tmp_path: Path) -> None:
     upsert = write_jsonl(tmp_path / "upsert.jsonl", [{"ad_id": "new0001", "title": "Laufschuhe Neu",
                                                      "description": "leichte laufschuhe", "bid": 1.0,
@@ -90,8 +95,7 @@ def test_new_model_is_opened_in_full_with_a_cache_of_its_own(ranker: Ranker, bun
     assert old is not None
     ranker.rank_sync(_query("wohnung mieten"))
     cache = old.query_cache
-    new_dir = build_tiny_bundle(other_model, write_catalog(tmp_path / "ads.jsonl", n=25, seed=2, prefix="nm"),
-                                bundle_root)
+    new_dir = _publish_new_model(other_model, bundle_root, tmp_path / "ads.jsonl")
     ranker.check_current()
     new = ranker.bundle
     assert new is not None and new.version == new_dir.name
@@ -149,7 +153,7 @@ def test_rollback_after_a_new_model_takes_the_spare_model_over(ranker: Ranker, b
     assert old is not None
     ranker.rank_sync(_query("ferienhaus ostsee"))
     cache = old.query_cache
-    build_tiny_bundle(other_model, write_catalog(tmp_path / "ads.jsonl", n=25, seed=2, prefix="nm"), bundle_root)
+    _publish_new_model(other_model, bundle_root, tmp_path / "ads.jsonl")
     ranker.check_current()
     new = ranker.bundle
     assert new is not None and new.model.reused == frozenset()
@@ -162,7 +166,7 @@ def test_rollback_after_a_new_model_takes_the_spare_model_over(ranker: Ranker, b
     assert back.query_cache is cache and back.hashed == []
     assert ranker.rank_sync(_query("ferienhaus ostsee")).query_cached
     # And forward again: the new model is the spare now.
-    build_tiny_bundle(other_model, write_catalog(tmp_path / "ads2.jsonl", n=25, seed=2, prefix="nm"), bundle_root)
+    _publish_new_model(other_model, bundle_root, tmp_path / "ads2.jsonl")
     ranker.check_current()
     again = ranker.bundle
     assert again is not None and again.query_encoder.model.session is new.query_encoder.model.session
@@ -175,8 +179,7 @@ def test_no_spare_model_when_turned_off(bundle_root: Path, other_model: Path, tm
         old = r.bundle
         assert old is not None
         r.rank_sync(_query("ferienhaus ostsee"))
-        build_tiny_bundle(other_model, write_catalog(tmp_path / "ads.jsonl", n=25, seed=2, prefix="nm"),
-                          bundle_root)
+        _publish_new_model(other_model, bundle_root, tmp_path / "ads.jsonl")
         r.check_current()
         assert r.bundle is not None and len(r.bundle.query_cache) == 0 and r.bundle.warmed_queries == 0
         rollback(bundle_root)
