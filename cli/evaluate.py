@@ -110,6 +110,46 @@ def unseen_queries(
         typer.echo(f"wrote {where / 'unseen_queries.json'} and unseen_queries.md ({figures['rows']} rows)")
 
 
+def report(
+    report_dir: Path = typer.Option(Path("reports/qadsm-de"), "--report", help="a distillation report directory "
+                                    "(metrics.json, config.json, predictions.parquet)"),
+    data: str = typer.Option(..., "--data", help="the QADSM directory the report was made from (train, dev, test)"),
+    add: list[str] = typer.Option([], "--add", help="NAME=CHECKPOINT: score a TwinBERT checkpoint (e.g. "
+                                  "runs/de-ens/labels_both/student_labels_both) on dev and test and add it to the "
+                                  "report as NAME (repeatable)"),
+) -> None:
+    """Recompute a distillation report's metrics.json, report.md and plots from its predictions.parquet (no
+    retraining), optionally adding models scored from their checkpoints."""
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
+        from offline.evaluation.recompute import rewrite_report
+
+        for name in ("metrics.json", "config.json", "predictions.parquet"):
+            if not (report_dir / name).is_file():
+                raise FileNotFoundError(f"--report: {report_dir} has no {name}")
+        added = {}
+        for spec in add:
+            name, sep, checkpoint = spec.partition("=")
+            if not sep or not name or not Path(checkpoint, "twinbert.json").is_file():
+                raise ValueError(f"--add {spec!r}: expected NAME=CHECKPOINT, a TwinBERT checkpoint directory")
+            added[name] = _checkpoint_scores(Path(checkpoint), data)
+        m = rewrite_report(report_dir, data, added)
+        def pct(g: float | None) -> str:
+            return "n/a (the teacher is no better)" if g is None else f"{g:.1%}"
+
+        typer.echo(f"gain kept {pct(m['gain_kept'])} against {m['gain_kept_baseline']} (the strongest on dev); "
+                   + "; ".join(f"{n} {pct(g)}" for n, g in m["gain_kept_vs"].items()))
+        typer.echo(f"wrote {report_dir / 'metrics.json'} and report.md")
+
+
+def _checkpoint_scores(checkpoint: Path, data: str) -> dict:
+    from models.twinbert import TwinBERT
+    from offline.data.qadsm import read_split
+    from offline.distill.predictions import labels_both_scores
+
+    return labels_both_scores(TwinBERT.load(checkpoint), {s: read_split(data, s) for s in ("dev", "test")})
+
+
 def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
     app.command("unseen-queries")(unseen_queries)
+    app.command("report")(report)

@@ -100,6 +100,24 @@ def labels_stage(run: Run, stage_dir: Path) -> dict:
     return hist
 
 
+def labels_both_stage(run: Run, stage_dir: Path) -> dict:
+    """The labels-only student of the served query depth whose query *and* ad towers train on labels (separate
+    towers from the base encoder, the teacher's recipe: hard-label BCE on both heads, best epoch on dev), the
+    strongest labels-only model of the same serving cost: the ad tower runs offline, so any ad tower is fair."""
+    from models.twinbert import TwinBERT, TwinBERTConfig
+    from offline.distill.teacher import train_on_labels
+
+    c, b = run.config, run.config.baselines
+    model = TwinBERT.from_base(TwinBERTConfig(
+        base=c.base, query_layers=c.student.query_layers, ad_layers=c.student.ad_layers, shared=False,
+        proj_dim=b.labels_both_proj_dim, query_max_len=c.student.query_max_len, ad_max_len=c.student.ad_max_len,
+        recipe={"role": "student_labels_both"}))
+    hist = train_on_labels(model, run.split("train"), run.split("dev"), stage_dir, b.labels_both_epochs,
+                           b.labels_both_lr, c.teacher.batch_size, c.seed)
+    model.save(stage_dir / "student_labels_both")
+    return hist
+
+
 def cdssm_stage(run: Run, stage_dir: Path) -> dict:
     """CDSSM on the teacher's scores (`cdssm.pt`)."""
     from offline.distill.scoring import read_score_outputs

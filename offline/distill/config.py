@@ -61,6 +61,10 @@ class BaselineConfig(_Strict):
     labels_lr: float = Field(1e-4, gt=0)
     cdssm_epochs: int = Field(6, ge=1)
     cdssm_lr: float = Field(2e-3, gt=0)
+    # The labels-only student with both towers trained (the teacher's recipe at the student's depths).
+    labels_both_epochs: int = Field(2, ge=1)
+    labels_both_lr: float = Field(4e-5, gt=0)
+    labels_both_proj_dim: int | None = Field(None, description="None: the pooled states, as the teacher scores")
 
 
 class EvalConfig(_Strict):

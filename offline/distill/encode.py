@@ -48,18 +48,19 @@ def torch_encode(tower: Tower, tokenizer: TextTokenizer, texts: list[str], batch
 
 
 @torch.no_grad()
-def score_pairs(model, pairs: Pairs, head: str = "cos", batch_size: int = 128) -> np.ndarray:
-    """Logits of a TwinBERT's `head` for every pair, encoding each distinct query and ad once."""
+def score_pairs_heads(model, pairs: Pairs, batch_size: int = 128) -> dict[str, np.ndarray]:
+    """Logits of each of a TwinBERT's heads for every pair, encoding each distinct query and ad once."""
     model.eval()
     queries, qi = unique_index(pairs.query)
     ads, ai = unique_index(pair_ad_texts(pairs))
     q = torch.from_numpy(torch_encode(model.query_tower, model.tokenizer("query"), queries, batch_size, desc="queries"))
     a = torch.from_numpy(torch_encode(model.ad_tower, model.tokenizer("ad"), ads, batch_size, desc="ads"))
-    logits = []
+    logits: dict[str, list[np.ndarray]] = {}
     for s in range(0, len(pairs), 4096):
         qs, as_ = torch.from_numpy(qi[s : s + 4096]), torch.from_numpy(ai[s : s + 4096])
-        logits.append(model.heads(q[qs], a[as_])[head].float().numpy())
-    return np.concatenate(logits)
+        for h, v in model.heads(q[qs], a[as_]).items():
+            logits.setdefault(h, []).append(v.float().numpy())
+    return {h: np.concatenate(v) for h, v in logits.items()}
 
 
 @dataclass

@@ -49,6 +49,10 @@ def predict(run: Run) -> Predictions:
     lab_head = max(("cos", "res"), key=lambda h: _auc(parts["dev"].label, lab["dev"][h]))
     scores["student_labels"] = {s: lab[s][lab_head] for s in parts}
 
+    both = run.out / "labels_both" / "student_labels_both"
+    if both.exists():  # runs made before the stage existed have none
+        scores["student_labels_both"] = labels_both_scores(TwinBERT.load(both), {s: run.split(s) for s in parts})
+
     from models.cdssm import CDSSM
 
     cd = CDSSM()
@@ -71,6 +75,16 @@ def predict(run: Run) -> Predictions:
     seen = frozenset(table.loc[table.split.isin(["train", "dev"]), "query"])
     return Predictions(scores, {s: f.label.to_numpy() for s, f in parts.items()}, list(parts["test"]["query"]),
                        cal, lab_head, seen)
+
+
+def labels_both_scores(model: TwinBERT, pairs: dict) -> dict[str, np.ndarray]:
+    """A two-tower labels-only student's logits of the dev and test pairs, on its head with the better dev
+    ROC-AUC."""
+    from offline.distill.encode import score_pairs_heads
+
+    by_split = {s: score_pairs_heads(model, p) for s, p in pairs.items()}
+    head = max(by_split["dev"], key=lambda h: _auc(pairs["dev"].label, by_split["dev"][h]))
+    return {s: heads[head] for s, heads in by_split.items()}
 
 
 def evaluate_stage(run: Run, stage_dir: Path) -> dict:

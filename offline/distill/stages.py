@@ -2,7 +2,7 @@
 body), run by `run_all`. Every stage is resumable: it is skipped when its output exists for the same
 fingerprint (`offline.distill.run.run_stage`).
 
-teacher → score → distill → finetune → labels → cdssm → calibrate → evaluate: the teacher is fine-tuned,
+teacher → score → distill → finetune → labels → labels_both → cdssm → calibrate → evaluate: the teacher is fine-tuned,
 scores labelled pairs and an unlabelled pool, the student learns from those scores and then from labels, the
 comparison models are trained, the served head is calibrated and every model is evaluated.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from offline.distill.baselines import cdssm_stage, labels_stage
+from offline.distill.baselines import cdssm_stage, labels_both_stage, labels_stage
 from offline.distill.calibration import calibrate_stage
 from offline.distill.config import RunConfig
 from offline.distill.predictions import evaluate_stage
@@ -61,12 +61,19 @@ def _labels_part(c: RunConfig) -> tuple:
             c.baselines.labels_lr)
 
 
+def _labels_both_part(c: RunConfig) -> tuple:
+    b = c.baselines
+    return (c.student.query_layers, c.student.ad_layers, c.student.query_max_len, c.student.ad_max_len,
+            c.teacher.batch_size, b.labels_both_epochs, b.labels_both_lr, b.labels_both_proj_dim)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("teacher", lambda c: (c.teacher,), teacher_stage),
     Stage("score", lambda c: (c.teacher, c.pool), score_stage),
     Stage("distill", lambda c: (c.teacher, c.pool, _distill_part(c), STUDENT_RECIPE), distill_stage),
     Stage("finetune", lambda c: (c.teacher, c.pool, c.student, STUDENT_RECIPE), finetune_stage),
     Stage("labels", lambda c: (_labels_part(c), STUDENT_RECIPE), labels_stage),
+    Stage("labels_both", _labels_both_part, labels_both_stage),
     Stage("cdssm", lambda c: (c.teacher, c.pool, c.baselines.cdssm_epochs, c.baselines.cdssm_lr), cdssm_stage),
     Stage("calibrate", lambda c: (c.teacher, c.pool, c.student, STUDENT_RECIPE), calibrate_stage),
     Stage("evaluate", lambda c: (c, STUDENT_RECIPE, EVAL_RECIPE), evaluate_stage),

@@ -16,7 +16,7 @@ from models.losses import hard_bce
 from models.twinbert import TwinBERT, TwinBERTConfig
 from offline.data.qadsm import Pairs, pair_ad_texts
 from offline.distill.config import Precision
-from offline.distill.encode import score_pairs
+from offline.distill.encode import score_pairs_heads
 from offline.distill.training import fit
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def dev_auc(model: TwinBERT, dev: Pairs) -> dict[str, float]:
-    return {h: float(roc_auc_score(dev.label, score_pairs(model, dev, h))) for h in ("cos", "res")}
+    return {h: float(roc_auc_score(dev.label, s)) for h, s in score_pairs_heads(model, dev).items()}
 
 
 def in_batch_contrastive(q: torch.Tensor, a: torch.Tensor, label: torch.Tensor, queries: list[str],

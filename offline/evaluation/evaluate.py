@@ -34,6 +34,22 @@ class Predictions:
     seen_queries: frozenset[str] = frozenset()
 
 
+# The labels-only students of the distilled student's serving cost (same query tower; the ad tower runs offline).
+LABELS_BASELINES = ("student_labels", "student_labels_both")
+
+
+def strongest_baseline(models: dict) -> str:
+    """The labels-only baseline with the highest *dev* ROC-AUC (chosen on dev, like everything else)."""
+    present = [n for n in LABELS_BASELINES if n in models]
+    return max(present, key=lambda n: models[n]["dev_roc_auc"])
+
+
+def gains_kept(models: dict, auc: str = "roc_auc") -> dict[str, float | None]:
+    """The distilled student's gain kept against each labels-only baseline, on `auc`."""
+    return {n: gain_kept(models["student_kd"][auc], models[n][auc], models["teacher"][auc])
+            for n in LABELS_BASELINES if n in models}
+
+
 def evaluate_predictions(p: Predictions, bootstrap: int, ndcg_k: int, density_top: list[int]) -> dict:
     """The report's metrics (`metrics.json`) of every model in `p`, on test, with thresholds from dev."""
     y_dev, y_test = p.labels["dev"], p.labels["test"]
@@ -42,12 +58,15 @@ def evaluate_predictions(p: Predictions, bootstrap: int, ndcg_k: int, density_to
     cal = p.calibration
     raw = p.scores["student_kd"]["test"]
     p_before, p_after = sigmoid(raw), sigmoid(cal["a"] * raw + cal["b"])
+    baseline = strongest_baseline(models)
+    vs = gains_kept(models)
     out = {
         "split": "test",
         "rows": int(len(y_test)),
         "models": models,
-        "gain_kept": gain_kept(models["student_kd"]["roc_auc"], models["student_labels"]["roc_auc"],
-                               models["teacher"]["roc_auc"]),
+        "gain_kept": vs[baseline],
+        "gain_kept_baseline": baseline,
+        "gain_kept_vs": vs,
         "kd_over_teacher_auc": models["student_kd"]["roc_auc"] / models["teacher"]["roc_auc"],
         "ece": {"before": ece(y_test, p_before), "after": ece(y_test, p_after)},
         "reliability": {"before": reliability(y_test, p_before), "after": reliability(y_test, p_after)},
@@ -58,5 +77,5 @@ def evaluate_predictions(p: Predictions, bootstrap: int, ndcg_k: int, density_to
         _, group = np.unique(np.asarray(p.test_queries, dtype=object), return_inverse=True)
         out["test_unseen_queries"] = unseen_query_metrics({n: s["test"] for n, s in p.scores.items()}, y_test,
                                                           group, unseen_rows(p.test_queries, set(p.seen_queries)),
-                                                          bootstrap)
+                                                          bootstrap, baseline)
     return out

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from common.files import atomic_write, write_json
 from common.machine import cpu_summary
 from offline.evaluation.unseen_queries import unseen_markdown
 
-ORDER = ["teacher", "teacher_bi", "teacher_cross", "student_kd", "student_kd_cos", "student_labels", "cdssm",
+ORDER = ["teacher", "teacher_bi", "teacher_cross", "student_kd", "student_kd_cos", "student_labels",
+         "student_labels_both", "cdssm",
          "zero_shot", "tfidf"]
 TEACHER = {"bi": "12-layer e5 bi-encoder fine-tuned on labels",
            "cross": "12-layer e5 cross-encoder fine-tuned on labels",
@@ -23,7 +25,9 @@ DESCRIPTION = {
     "teacher_cross": "ensemble member: " + TEACHER["cross"],
     "student_kd": "TwinBERT student, distilled + fine-tuned, served head, calibrated (the one to serve)",
     "student_kd_cos": "same student, cosine head (what ANN retrieval ranks by)",
-    "student_labels": "same student architecture trained on labels only",
+    "student_labels": "same student architecture trained on labels only (ad tower frozen at the base encoder)",
+    "student_labels_both": "same query-tower depth, query and ad towers both trained on labels (the teacher's "
+                           "recipe)",
     "cdssm": "letter-trigram CDSSM trained on the teacher's scores",
     "zero_shot": "multilingual-e5-small zero-shot cosine",
     "tfidf": "character 3-5-gram TF-IDF cosine",
@@ -32,39 +36,60 @@ DESCRIPTION = {
 
 def write_distill_report(run_dir: Path, config: BaseModel, metrics: dict, out: Path) -> None:
     """metrics.json, config.json, report.md and the plots of the run in `run_dir` (its stage wall times are read
-    from the stages' `done.json`) into `out`."""
+    from the stages' `done.json`, the teacher chosen on dev from the score stage's) into `out`."""
+    stage_times = {}
+    for d in sorted(run_dir.iterdir()):
+        done = d / "done.json"
+        if done.exists():
+            stage_times[d.name] = round(json.loads(done.read_text())["seconds"], 1)
+    score_done = run_dir / "score" / "done.json"
+    chosen = json.loads(score_done.read_text()).get("teacher", "bi") if score_done.exists() else "bi"
+    machine = {"cpu": cpu_summary(), "platform": platform.platform(), "python": platform.python_version()}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(config.model_dump_json(indent=2))
+    write_report_files(metrics, out, run_dir.name, {"stage_seconds": stage_times, "machine": machine,
+                                                     "teacher_chosen": chosen, "run_name": run_dir.name})
+
+
+def write_report_files(metrics: dict, out: Path, run_name: str, run_facts: dict) -> dict:
+    """metrics.json (`metrics` plus the run's `stage_seconds`, `machine` and `teacher_chosen`), report.md and the
+    plots into `out`; returns what metrics.json holds."""
     out.mkdir(parents=True, exist_ok=True)
     plots = {"roc": _plot_roc(metrics, out / "roc.png"), "reliability": _plot_reliability(metrics,
                                                                                           out / "reliability.png")}
     public = json.loads(json.dumps(metrics))
     for m in public["models"].values():
         m.pop("_roc", None)
-    stage_times = {}
-    for d in sorted(run_dir.iterdir()):
-        done = d / "done.json"
-        if done.exists():
-            stage_times[d.name] = round(json.loads(done.read_text())["seconds"], 1)
-    public["stage_seconds"] = stage_times
-    public["machine"] = {"cpu": cpu_summary(), "platform": platform.platform(), "python": platform.python_version()}
+    public.update(run_facts)
     public["plots"] = plots
-    (out / "metrics.json").write_text(json.dumps(public, indent=2))
-    (out / "config.json").write_text(config.model_dump_json(indent=2))
-    (out / "report.md").write_text(_markdown(public, run_dir))
+    write_json(out / "metrics.json", public)
+    atomic_write(out / "report.md", _markdown(public, run_name).encode())
+    return public
 
 
-def _describe(name: str, run_dir: Path) -> str:
+def _gain_line(m: dict) -> str:
+    def pct(g: float | None) -> str:
+        return f"{g:.1%}" if g is not None else "n/a (the teacher is no better)"
+
+    baseline = m.get("gain_kept_baseline", "student_labels")
+    others = [f"{pct(g)} against {n}" for n, g in m.get("gain_kept_vs", {}).items() if n != baseline]
+    return (f"- Gain kept = (AUC_kd − AUC_labels) / (AUC_teacher − AUC_labels) against the strongest labels-only "
+            f"student of the same serving cost on dev, {baseline}: **{pct(m['gain_kept'])}**"
+            + (f" ({'; '.join(others)})" if others else ""))
+
+
+def _describe(name: str, chosen: str) -> str:
     if name != "teacher":
         return DESCRIPTION[name]
-    done = run_dir / "score" / "done.json"
-    chosen = json.loads(done.read_text()).get("teacher", "bi") if done.exists() else "bi"
     return f"{DESCRIPTION[name]}: {TEACHER.get(chosen, chosen)} (chosen on dev)"
 
 
-def _markdown(m: dict, run_dir: Path) -> str:
+def _markdown(m: dict, run_name: str) -> str:
     lines = [
         "# Distillation report: German QADSM (official test split)",
         "",
-        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out {run_dir} --config <config>`; "
+        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out runs/{run_name} --config "
+        "<config>`; "
         "the resolved config is `config.json` beside this file.",
         "",
         "| model | ROC-AUC | 95% CI | PR-AUC | accuracy (dev threshold) | nDCG@5 | Good in top-1 | Good in top-3 |",
@@ -83,10 +108,9 @@ def _markdown(m: dict, run_dir: Path) -> str:
         )
     lines += [
         "",
-        *(f"- **{k}**: {_describe(k, run_dir)}" for k in DESCRIPTION if k in m["models"]),
+        *(f"- **{k}**: {_describe(k, m.get('teacher_chosen', 'bi'))}" for k in DESCRIPTION if k in m["models"]),
         "",
-        "- Gain kept = (AUC_kd − AUC_labels) / (AUC_teacher − AUC_labels) = "
-        + (f"**{m['gain_kept']:.1%}**" if m["gain_kept"] is not None else "n/a (the teacher is no better)"),
+        _gain_line(m),
         f"- Student AUC / teacher AUC = **{m['kd_over_teacher_auc']:.4f}**",
         f"- Expected calibration error of student_kd on test: before {m['ece']['before']:.4f}, "
         f"after Platt scaling on dev {m['ece']['after']:.4f} (head `{m['calibration']['head']}`)",

@@ -23,6 +23,7 @@ distill_epochs = 1
 finetune_epochs = 1
 [baselines]
 labels_epochs = 1
+labels_both_epochs = 1
 cdssm_epochs = 1
 [eval]
 bootstrap = 20
@@ -32,13 +33,19 @@ bootstrap = 20
     result = runner.invoke(app, ["distill", "--data", str(data), "--out", str(out), "--config", str(config)])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "report" / "metrics.json").read_text())
-    for name in ("teacher", "student_kd", "student_labels", "cdssm", "zero_shot", "tfidf"):
+    for name in ("teacher", "student_kd", "student_labels", "student_labels_both", "cdssm", "zero_shot", "tfidf"):
         m = metrics["models"][name]
         for key in ("roc_auc", "roc_auc_ci", "pr_auc", "accuracy", "ndcg_at_5"):
             assert key in m, (name, key)
         assert 0.0 <= m["roc_auc"] <= 1.0
     assert {"before", "after"} <= set(metrics["ece"])
-    assert "gain_kept" in metrics
+    # gain kept is against the labels-only student with the best dev ROC-AUC, and listed against each
+    baselines = ("student_labels", "student_labels_both")
+    strongest = max(baselines, key=lambda n: metrics["models"][n]["dev_roc_auc"])
+    assert metrics["gain_kept_baseline"] == strongest
+    assert set(metrics["gain_kept_vs"]) == set(baselines)
+    assert metrics["gain_kept"] == metrics["gain_kept_vs"][strongest]
+    assert f"serving cost on dev, {strongest}" in (out / "report" / "report.md").read_text()
     assert (out / "report" / "roc.png").stat().st_size > 1000
     assert (out / "student_kd" / "twinbert.json").exists()
     cal = json.loads((out / "calibration.json").read_text())
@@ -72,6 +79,19 @@ bootstrap = 20
         for key in ("roc_auc", "roc_auc_ci", "accuracy", "threshold_from_dev", "ndcg_at_5", "label_density"):
             assert recomputed["models"][name][key] == pytest.approx(m[key], abs=1e-9), (name, key)
     assert recomputed["gain_kept"] == pytest.approx(metrics["gain_kept"], abs=1e-9)
+
+    # `twinrank report` rewrites the report from the predictions alone, adding a model from its checkpoint: the
+    # labels-only two-tower student added again under another name scores what the evaluate stage gave it
+    rewritten = runner.invoke(app, ["report", "--report", str(out / "report"), "--data", str(data), "--add",
+                                    f"again={out / 'labels_both' / 'student_labels_both'}"])
+    assert rewritten.exit_code == 0, rewritten.output
+    again_metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert again_metrics["models"]["again"]["roc_auc"] == pytest.approx(
+        metrics["models"]["student_labels_both"]["roc_auc"], abs=1e-6)
+    assert again_metrics["gain_kept"] == pytest.approx(metrics["gain_kept"], abs=1e-9)
+    assert "again" in set(pd.read_parquet(out / "report" / "predictions.parquet").columns)
+    bad = runner.invoke(app, ["report", "--report", str(out / "report"), "--data", str(data), "--add", "x=nowhere"])
+    assert bad.exit_code != 0 and "expected NAME=CHECKPOINT" in bad.output and "Traceback" not in bad.output
 
     # the run is what `twinrank export` takes: checkpoint, calibration and metrics
     from offline.export.model_dir import export_model, load_run
