@@ -75,6 +75,8 @@ def run_campaign(out_dir: Path, quick: bool = False, only: str | list[str] | Non
     its `run_at`), so one case can be rerun without losing the rest of the report. Each case works in
     `work_root/<name>` (default: a new temporary directory), removed when it passed and kept when it failed.
     """
+    import json
+
     from common.machine import describe
     from load_tests.chaos.report import write_report
 
@@ -110,7 +112,9 @@ def run_campaign(out_dir: Path, quick: bool = False, only: str | list[str] | Non
     finally:
         if not keep_workdirs and not any(work_root.iterdir()):
             shutil.rmtree(work_root, ignore_errors=True)
-    cases = [r.model_dump() | {"run_at": started} for r in results]
+    # The scratch root is this machine's temporary directory: reports name it `<workdir>`, the log the real path.
+    cases = json.loads(json.dumps([r.model_dump() | {"run_at": started} for r in results])
+                       .replace(json.dumps(str(work_root))[1:-1], "<workdir>"))
     if only:
         cases = _with_earlier(out_dir / "results.json", cases, skipped, quick, order)
     doc = {
@@ -123,7 +127,7 @@ def run_campaign(out_dir: Path, quick: bool = False, only: str | list[str] | Non
         "failed": sum(not c["passed"] for c in cases),
         "skipped": skipped,
         "cases": cases,
-        "workdirs_kept": str(work_root) if work_root.exists() else None,
+        "workdirs_kept": work_root.exists(),
         "machine": describe(),
     }
     write_report(out_dir, doc)
