@@ -23,9 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help=f"comma-separated cases, of: {','.join(CASE_ORDER)}")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (results.json, report.md, plots)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--case-timeout", type=float, default=None,
+                    help="seconds a case may run before it fails and its processes are killed (default: its own)")
     args = ap.parse_args(argv)
     try:
         doc = run_campaign(args.out, quick=args.quick, only=args.only or None, seed=args.seed,
+                           case_timeout_s=args.case_timeout,
                            log=_say,
                            command=shlex.join(["python", "-m", "load_tests.chaos", *(argv or sys.argv[1:])]))
     except ValueError as exc:

@@ -1,11 +1,13 @@
 """The campaign: run each fault case in a fresh work directory, in a fixed order, and keep every result.
 
-A case that is not there yet (its module is not on this branch) is skipped with a note; a case that raises is a
-failed case with the exception as its summary, so one broken case never hides the others.
+A case that is not there yet (its module is not on this branch) is skipped with a note; a case that raises, or
+runs past its timeout (its processes are then killed), is a failed case with the reason as its summary, so one
+broken or hung case never hides the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 import tempfile
@@ -22,6 +24,9 @@ CASE_ORDER = ("writer_kill", "concurrent_writers", "disk_full", "bad_bundle", "s
               "overload", "soak", "schemathesis")
 # A case whose module is named otherwise (`cases/schemathesis.py` would read as the library in tracebacks).
 CASE_MODULES = {"schemathesis": "schemathesis_runs"}
+# Seconds a case may run before it is failed and its child processes killed (quick, full); a module's own
+# `TIMEOUT_S = (quick, full)` replaces them. The full swaps build 1M-ad indexes and the soak runs 30 minutes.
+DEFAULT_TIMEOUT_S = (600.0, 4 * 3600.0)
 
 
 def select_cases(only: str | list[str] | None, order: tuple[str, ...] = CASE_ORDER) -> list[str]:
@@ -49,23 +54,68 @@ def load_case(name: str, package: str = CASES_PACKAGE):
     return module
 
 
-def run_case(name: str, module, ctx: CaseContext) -> CaseResult:
-    """`module.run(ctx)`; an exception or a wrong return value becomes a failed result."""
+def case_timeout(module, quick: bool) -> float:
+    quick_s, full_s = getattr(module, "TIMEOUT_S", DEFAULT_TIMEOUT_S)
+    return float(quick_s if quick else full_s)
+
+
+def run_case(name: str, module, ctx: CaseContext, timeout_s: float | None = None) -> CaseResult:
+    """`module.run(ctx)`; an exception, a wrong return value or running past `timeout_s` (default: the case's
+    `case_timeout`) becomes a failed result. A case that times out keeps running in its (daemon) thread, but every
+    process it started is killed, so the servers it waits on are gone and the campaign goes on."""
+    import threading
+
+    timeout_s = case_timeout(module, ctx.quick) if timeout_s is None else timeout_s
     t0 = time.monotonic()
-    try:
-        result = module.run(ctx)
-        if not isinstance(result, CaseResult):
-            raise TypeError(f"run() returned {type(result).__name__}, not CaseResult")
-    except Exception as exc:  # a broken case is a failed case, reported like any other
-        tb = traceback.format_exception(exc)
-        result = CaseResult(name=name, passed=False, summary=f"raised {type(exc).__name__}: {str(exc)[:300]}",
-                            details=["```", *"".join(tb[-3:]).rstrip().splitlines()[-12:], "```"])
+    before = _child_pids()
+    box: dict[str, CaseResult] = {}
+    thread = threading.Thread(target=lambda: box.update(result=_call(name, module, ctx)), name=f"chaos-{name}",
+                              daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        killed = _kill_children_since(before)
+        result = CaseResult(name=name, passed=False, summary=f"timed out after {timeout_s:g} s ({killed} child "
+                            "process(es) it started were killed)")
+    else:
+        result = box["result"]
     if not result.seconds:
         result = result.model_copy(update={"seconds": round(time.monotonic() - t0, 1)})
     return result
 
 
+def _call(name: str, module, ctx: CaseContext) -> CaseResult:
+    try:
+        result = module.run(ctx)
+        if not isinstance(result, CaseResult):
+            raise TypeError(f"run() returned {type(result).__name__}, not CaseResult")
+        return result
+    except Exception as exc:  # a broken case is a failed case, reported like any other
+        tb = traceback.format_exception(exc)
+        return CaseResult(name=name, passed=False, summary=f"raised {type(exc).__name__}: {str(exc)[:300]}",
+                          details=["```", *"".join(tb[-3:]).rstrip().splitlines()[-12:], "```"])
+
+
+def _child_pids() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _kill_children_since(before: set[int]) -> int:
+    """SIGKILL every descendant process that was not there when the case started; how many."""
+    import psutil
+
+    victims = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    for p in victims:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(victims, timeout=10)
+    return len(victims)
+
+
 def run_campaign(out_dir: Path, quick: bool = False, only: str | list[str] | None = None, seed: int = 0,
+                 case_timeout_s: float | None = None,
                  package: str = CASES_PACKAGE, order: tuple[str, ...] = CASE_ORDER,
                  log: Callable[[str], None] = lambda line: None, keep_workdirs: bool = False,
                  command: str = "", work_root: Path | None = None) -> dict:
@@ -102,7 +152,8 @@ def run_campaign(out_dir: Path, quick: bool = False, only: str | list[str] | Non
             workdir = work_root / name
             workdir.mkdir()
             log(f"{name}: running ({'quick' if quick else 'full'})")
-            result = run_case(name, module, CaseContext(workdir=workdir, out_dir=out_dir, quick=quick, seed=seed))
+            result = run_case(name, module, CaseContext(workdir=workdir, out_dir=out_dir, quick=quick, seed=seed),
+                              case_timeout_s)
             results.append(result)
             log(f"{name}: {'passed' if result.passed else 'FAILED'} in {result.seconds:g} s: {result.summary}")
             if result.passed and not keep_workdirs:

@@ -65,3 +65,18 @@ def test_command_lines_refuse_an_unknown_case_in_one_line(tmp_path, capsys):
     assert "\n" not in res.output.strip() and not (tmp_path / "r").exists()
     assert chaos_main(["--only", "nope", "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.startswith("error: --only: unknown case(s) nope")
+
+
+def test_a_case_past_its_timeout_fails_and_its_processes_are_killed(tmp_path):
+    from tests.load_tests.chaos.fake_cases import hang
+
+    out = tmp_path / "rel"
+    doc = run_campaign(out, quick=True, package=FAKE, order=("hang", "good"), work_root=tmp_path)
+    assert [c["name"] for c in doc["cases"]] == ["hang", "good"] and [c["passed"] for c in doc["cases"]] == [
+        False, True]
+    assert doc["cases"][0]["summary"] == "timed out after 1.5 s (1 child process(es) it started were killed)"
+    assert 1.5 <= doc["cases"][0]["seconds"] < 15
+    assert hang.STARTED and all(child.wait(timeout=10) is not None for child in hang.STARTED)
+    # the campaign's own timeout replaces the case's
+    again = run_campaign(out, quick=True, package=FAKE, order=("hang",), work_root=tmp_path, case_timeout_s=0.5)
+    assert again["cases"][0]["summary"].startswith("timed out after 0.5 s")
