@@ -141,6 +141,32 @@ def report(
         typer.echo(f"wrote {report_dir / 'metrics.json'} and report.md")
 
 
+def predict(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="a TwinBERT checkpoint directory (twinbert.json)"),
+    data: str = typer.Option(..., "--data", help="QADSM directory with dev.txt and test.txt"),
+    name: str = typer.Option(..., "--name", help="the model's column name in the file"),
+    out: Path = typer.Option(..., "--out", help="predictions file to write (.parquet; row number → score)"),
+) -> None:
+    """Score a TwinBERT checkpoint on the dev and test splits (its head chosen on dev) into a predictions file
+    keyed by row number, as a report's predictions.parquet is; prints its ROC-AUC on each."""
+    with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
+        from offline.data.qadsm import read_split
+        from offline.evaluation.evaluate import Predictions
+        from offline.evaluation.predictions_file import write_predictions
+
+        if not Path(checkpoint, "twinbert.json").is_file():
+            raise FileNotFoundError(f"--checkpoint: {checkpoint} is not a TwinBERT checkpoint (no twinbert.json)")
+        splits = {s: read_split(data, s) for s in ("dev", "test")}
+        scores = _checkpoint_scores(checkpoint, data)
+        labels = {s: p.label for s, p in splits.items()}
+        write_predictions(Predictions({name: scores}, labels, list(splits["test"].query), {}, ""), out,
+                          {s: p.query for s, p in splits.items()})
+        from sklearn.metrics import roc_auc_score
+
+        aucs = {s: roc_auc_score(labels[s], scores[s]) for s in scores}
+        typer.echo(f"{name}: dev ROC-AUC {aucs['dev']:.4f}, test ROC-AUC {aucs['test']:.4f}; wrote {out}")
+
+
 def _checkpoint_scores(checkpoint: Path, data: str) -> dict:
     from models.twinbert import TwinBERT
     from offline.data.qadsm import read_split
@@ -153,3 +179,4 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
     app.command("unseen-queries")(unseen_queries)
     app.command("report")(report)
+    app.command("predict")(predict)

@@ -66,6 +66,8 @@ bootstrap = 20
     assert "chosen on dev" in (out / "report" / "report.md").read_text()
 
     # predictions.parquet (no texts) recomputes every reported figure
+    from sklearn.metrics import roc_auc_score
+
     from offline.evaluation.evaluate import evaluate_predictions
     from offline.evaluation.predictions_file import read_predictions
 
@@ -90,6 +92,13 @@ bootstrap = 20
         metrics["models"]["student_labels_both"]["roc_auc"], abs=1e-6)
     assert again_metrics["gain_kept"] == pytest.approx(metrics["gain_kept"], abs=1e-9)
     assert "again" in set(pd.read_parquet(out / "report" / "predictions.parquet").columns)
+    alone = runner.invoke(app, ["predict", "--checkpoint", str(out / "labels_both" / "student_labels_both"),
+                                "--data", str(data), "--name", "both", "--out", str(tmp_path / "both.parquet")])
+    assert alone.exit_code == 0, alone.output
+    both = read_predictions(tmp_path / "both.parquet")
+    assert set(both.scores) == {"both"}
+    assert roc_auc_score(both.labels["test"], both.scores["both"]["test"]) == pytest.approx(
+        metrics["models"]["student_labels_both"]["roc_auc"], abs=1e-6)
     bad = runner.invoke(app, ["report", "--report", str(out / "report"), "--data", str(data), "--add", "x=nowhere"])
     assert bad.exit_code != 0 and "expected NAME=CHECKPOINT" in bad.output and "Traceback" not in bad.output
 
