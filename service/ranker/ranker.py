@@ -48,9 +48,13 @@ class Serving:
         self._retired = False
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self) -> bool:
+        """Count one more user; False (and nothing counted) once retired: the caller takes the new one."""
         with self._lock:
+            if self._retired:
+                return False
             self._users += 1
+            return True
 
     def release(self) -> None:
         with self._lock:
@@ -195,11 +199,22 @@ class Ranker:
                 log.exception("bundle watcher error")
 
     # ---- requests ------------------------------------------------------------------------------
+    def _serving_acquired(self) -> Serving:
+        """The served bundle, acquired. A swap may retire the one read a moment ago (and close it once unused)
+        before it is acquired: then the one that replaced it is taken (a swap publishes the new reference before
+        it retires the old one, so one retry finds it)."""
+        for _ in range(100):
+            serving = self._serving
+            if serving is None or self.closing:
+                raise ServiceError(ErrorKind.UNAVAILABLE, "no bundle loaded" if serving is None else "shutting down")
+            if serving.acquire():
+                return serving
+        raise ServiceError(ErrorKind.UNAVAILABLE, "the served bundle was retired; retry")
+
     def _admit(self) -> Serving:
         if self.closing:
             raise ServiceError(ErrorKind.UNAVAILABLE, "shutting down")
-        serving = self._serving
-        if serving is None:
+        if self._serving is None:
             raise ServiceError(ErrorKind.UNAVAILABLE, "no bundle loaded")
         with self._inflight_lock:
             if self._inflight >= self.settings.max_inflight:
@@ -209,12 +224,19 @@ class Ranker:
             self._inflight += 1
             self._idle.clear()
             self.metrics.inflight.set(self._inflight)
-        serving.acquire()
+        try:
+            serving = self._serving_acquired()
+        except ServiceError:
+            self._leave()
+            raise
         serving.batcher.announce()
         return serving
 
     def _done(self, serving: Serving) -> None:
         serving.release()
+        self._leave()
+
+    def _leave(self) -> None:
         with self._inflight_lock:
             self._inflight -= 1
             self.metrics.inflight.set(self._inflight)
@@ -275,10 +297,7 @@ class Ranker:
 
     def probe(self) -> None:
         """A tiny encode + search on the served bundle (readiness); raises ServiceError if it fails."""
-        serving = self._serving
-        if serving is None or self.closing:
-            raise ServiceError(ErrorKind.UNAVAILABLE, "no bundle loaded" if serving is None else "shutting down")
-        serving.acquire()
+        serving = self._serving_acquired()
         try:
             serving.bundle.warm_up()
         except BundleError as exc:
