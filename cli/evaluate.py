@@ -121,23 +121,24 @@ def report(
     """Recompute a distillation report's metrics.json, report.md and plots from its predictions.parquet (no
     retraining), optionally adding models scored from their checkpoints."""
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
+        from offline.data.qadsm import read_split
         from offline.evaluation.recompute import rewrite_report
+        from offline.evaluation.report import gain_text
 
         for name in ("metrics.json", "config.json", "predictions.parquet"):
             if not (report_dir / name).is_file():
                 raise FileNotFoundError(f"--report: {report_dir} has no {name}")
-        added = {}
+        checkpoints = {}
         for spec in add:
             name, sep, checkpoint = spec.partition("=")
             if not sep or not name or not Path(checkpoint, "twinbert.json").is_file():
                 raise ValueError(f"--add {spec!r}: expected NAME=CHECKPOINT, a TwinBERT checkpoint directory")
-            added[name] = _checkpoint_scores(Path(checkpoint), data)
+            checkpoints[name] = Path(checkpoint)
+        splits = {s: read_split(data, s) for s in ("dev", "test")} if checkpoints else {}
+        added = {name: _checkpoint_scores(c, splits) for name, c in checkpoints.items()}
         m = rewrite_report(report_dir, data, added)
-        def pct(g: float | None) -> str:
-            return "n/a (the teacher is no better)" if g is None else f"{g:.1%}"
-
-        typer.echo(f"gain kept {pct(m['gain_kept'])} against {m['gain_kept_baseline']} (the strongest on dev); "
-                   + "; ".join(f"{n} {pct(g)}" for n, g in m["gain_kept_vs"].items()))
+        typer.echo(f"gain kept {gain_text(m['gain_kept'])} against {m['gain_kept_baseline']} (the strongest on "
+                   "dev); " + "; ".join(f"{n} {gain_text(g)}" for n, g in m["gain_kept_vs"].items()))
         typer.echo(f"wrote {report_dir / 'metrics.json'} and report.md")
 
 
@@ -150,6 +151,8 @@ def predict(
     """Score a TwinBERT checkpoint on the dev and test splits (its head chosen on dev) into a predictions file
     keyed by row number, as a report's predictions.parquet is; prints its ROC-AUC on each."""
     with one_line_errors(ExitCode.FAILED, OFFLINE_ERRORS):
+        from sklearn.metrics import roc_auc_score
+
         from offline.data.qadsm import read_split
         from offline.evaluation.evaluate import Predictions
         from offline.evaluation.predictions_file import write_predictions
@@ -157,22 +160,20 @@ def predict(
         if not Path(checkpoint, "twinbert.json").is_file():
             raise FileNotFoundError(f"--checkpoint: {checkpoint} is not a TwinBERT checkpoint (no twinbert.json)")
         splits = {s: read_split(data, s) for s in ("dev", "test")}
-        scores = _checkpoint_scores(checkpoint, data)
+        scores = _checkpoint_scores(checkpoint, splits)
         labels = {s: p.label for s, p in splits.items()}
         write_predictions(Predictions({name: scores}, labels, list(splits["test"].query), {}, ""), out,
                           {s: p.query for s, p in splits.items()})
-        from sklearn.metrics import roc_auc_score
-
         aucs = {s: roc_auc_score(labels[s], scores[s]) for s in scores}
         typer.echo(f"{name}: dev ROC-AUC {aucs['dev']:.4f}, test ROC-AUC {aucs['test']:.4f}; wrote {out}")
 
 
-def _checkpoint_scores(checkpoint: Path, data: str) -> dict:
+def _checkpoint_scores(checkpoint: Path, splits: dict) -> dict:
+    """A TwinBERT checkpoint's scores of each split's pairs, on its head with the better dev ROC-AUC."""
     from models.twinbert import TwinBERT
-    from offline.data.qadsm import read_split
-    from offline.distill.predictions import labels_both_scores
+    from offline.distill.predictions import best_head_scores
 
-    return labels_both_scores(TwinBERT.load(checkpoint), {s: read_split(data, s) for s in ("dev", "test")})
+    return best_head_scores(TwinBERT.load(checkpoint), splits)
 
 
 def register(app: typer.Typer) -> None:

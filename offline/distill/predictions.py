@@ -51,7 +51,7 @@ def predict(run: Run) -> Predictions:
 
     both = run.out / "labels_both" / "student_labels_both"
     if both.exists():  # runs made before the stage existed have none
-        scores["student_labels_both"] = labels_both_scores(TwinBERT.load(both), {s: run.split(s) for s in parts})
+        scores["student_labels_both"] = best_head_scores(TwinBERT.load(both), {s: run.split(s) for s in parts})
 
     from models.cdssm import CDSSM
 
@@ -77,9 +77,9 @@ def predict(run: Run) -> Predictions:
                        cal, lab_head, seen)
 
 
-def labels_both_scores(model: TwinBERT, pairs: dict) -> dict[str, np.ndarray]:
-    """A two-tower labels-only student's logits of the dev and test pairs, on its head with the better dev
-    ROC-AUC."""
+def best_head_scores(model: TwinBERT, pairs: dict) -> dict[str, np.ndarray]:
+    """A TwinBERT's logits of the dev and test pairs (e.g. the two-tower labels-only student), on its head with
+    the better dev ROC-AUC."""
     from offline.distill.encode import score_pairs_heads
 
     by_split = {s: score_pairs_heads(model, p) for s, p in pairs.items()}

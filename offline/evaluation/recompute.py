@@ -17,18 +17,12 @@ from offline.evaluation.unseen_queries import unseen_query_metrics, unseen_rows
 
 def unseen_from_predictions(predictions_path, data_dir, bootstrap: int = 1000) -> dict:
     """The unseen-query figures of a report's `predictions.parquet`, with the QADSM splits read by path (the file
-    keeps no texts). The test labels must match the file's row for row."""
-    p = read_predictions(predictions_path)
-    test = read_split(data_dir, "test")
+    keeps no texts). The dev and test labels must match the file's row for row."""
+    p, _ = with_texts(read_predictions(predictions_path), data_dir)
     y = p.labels["test"]
-    if len(test.label) != len(y) or not np.array_equal(np.asarray(test.label, dtype=int), y):
-        raise DataError(f"{predictions_path}: its {len(y)} test labels are not those of {data_dir}/test.txt "
-                        f"({len(test.label)} rows): another split file?", predictions_path, reason="mismatch")
-    seen = set(read_split(data_dir, "train").query) | set(read_split(data_dir, "dev").query)
-    _, group = np.unique(np.asarray(test.query, dtype=object), return_inverse=True)
+    _, group = np.unique(np.asarray(p.test_queries, dtype=object), return_inverse=True)
     return unseen_query_metrics({n: s["test"] for n, s in p.scores.items()}, y, group,
-                                unseen_rows(test.query, seen), bootstrap)
-
+                                unseen_rows(p.test_queries, set(p.seen_queries)), bootstrap)
 
 
 def with_texts(p: Predictions, data_dir) -> tuple[Predictions, dict[str, list[str]]]:
@@ -71,4 +65,4 @@ def rewrite_report(report_dir: Path, data_dir, added: dict[str, dict[str, np.nda
              "run_name": old.get("run_name", "de-ens")}
     if added:
         write_predictions(p, path, queries)
-    return write_report_files(metrics, report_dir, facts["run_name"], facts)
+    return write_report_files(metrics, report_dir, facts)

@@ -45,15 +45,14 @@ def write_distill_report(run_dir: Path, config: BaseModel, metrics: dict, out: P
     score_done = run_dir / "score" / "done.json"
     chosen = json.loads(score_done.read_text()).get("teacher", "bi") if score_done.exists() else "bi"
     machine = {"cpu": cpu_summary(), "platform": platform.platform(), "python": platform.python_version()}
-    out.mkdir(parents=True, exist_ok=True)
+    write_report_files(metrics, out, {"stage_seconds": stage_times, "machine": machine, "teacher_chosen": chosen,
+                                      "run_name": run_dir.name})
     (out / "config.json").write_text(config.model_dump_json(indent=2))
-    write_report_files(metrics, out, run_dir.name, {"stage_seconds": stage_times, "machine": machine,
-                                                     "teacher_chosen": chosen, "run_name": run_dir.name})
 
 
-def write_report_files(metrics: dict, out: Path, run_name: str, run_facts: dict) -> dict:
-    """metrics.json (`metrics` plus the run's `stage_seconds`, `machine` and `teacher_chosen`), report.md and the
-    plots into `out`; returns what metrics.json holds."""
+def write_report_files(metrics: dict, out: Path, run_facts: dict) -> dict:
+    """metrics.json (`metrics` plus the run's `stage_seconds`, `machine`, `teacher_chosen` and `run_name`),
+    report.md and the plots into `out`; returns what metrics.json holds."""
     out.mkdir(parents=True, exist_ok=True)
     plots = {"roc": _plot_roc(metrics, out / "roc.png"), "reliability": _plot_reliability(metrics,
                                                                                           out / "reliability.png")}
@@ -63,18 +62,20 @@ def write_report_files(metrics: dict, out: Path, run_name: str, run_facts: dict)
     public.update(run_facts)
     public["plots"] = plots
     write_json(out / "metrics.json", public)
-    atomic_write(out / "report.md", _markdown(public, run_name).encode())
+    atomic_write(out / "report.md", _markdown(public).encode())
     return public
 
 
-def _gain_line(m: dict) -> str:
-    def pct(g: float | None) -> str:
-        return f"{g:.1%}" if g is not None else "n/a (the teacher is no better)"
+def gain_text(g: float | None) -> str:
+    """A gain kept as a percentage, or why there is none."""
+    return f"{g:.1%}" if g is not None else "n/a (the teacher is no better)"
 
+
+def _gain_line(m: dict) -> str:
     baseline = m.get("gain_kept_baseline", "student_labels")
-    others = [f"{pct(g)} against {n}" for n, g in m.get("gain_kept_vs", {}).items() if n != baseline]
+    others = [f"{gain_text(g)} against {n}" for n, g in m.get("gain_kept_vs", {}).items() if n != baseline]
     return (f"- Gain kept = (AUC_kd − AUC_labels) / (AUC_teacher − AUC_labels) against the strongest labels-only "
-            f"student of the same serving cost on dev, {baseline}: **{pct(m['gain_kept'])}**"
+            f"student of the same serving cost on dev, {baseline}: **{gain_text(m['gain_kept'])}**"
             + (f" ({'; '.join(others)})" if others else ""))
 
 
@@ -84,11 +85,11 @@ def _describe(name: str, chosen: str) -> str:
     return f"{DESCRIPTION[name]}: {TEACHER.get(chosen, chosen)} (chosen on dev)"
 
 
-def _markdown(m: dict, run_name: str) -> str:
+def _markdown(m: dict) -> str:
     lines = [
         "# Distillation report: German QADSM (official test split)",
         "",
-        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out runs/{run_name} --config "
+        f"Rows: {m['rows']}. Command: `twinrank distill --data <qadsm>/de --out runs/{m['run_name']} --config "
         "<config>`; "
         "the resolved config is `config.json` beside this file.",
         "",
