@@ -98,12 +98,13 @@ class Serve(ServerProcess):
     """`twinrank serve --bundles ROOT` of this checkout on a free loopback port, watching CURRENT."""
 
     def __init__(self, bundles: Path, log_path: Path, watch_interval_s: float = 0.5,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, log_level: str = "warning") -> None:
         port = free_port()
         cmd = [sys.executable, "-m", "cli", "serve", "--bundles", str(bundles), "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning"]
+               "--port", str(port), "--log-level", log_level]
         super().__init__(cmd, f"http://127.0.0.1:{port}", log_path,
-                         child_env({"TWINRANK_WATCH_INTERVAL_S": str(watch_interval_s), **(env or {})}))
+                         child_env({"TWINRANK_WATCH_INTERVAL_S": str(watch_interval_s), "PYTHONUNBUFFERED": "1",
+                                    **(env or {})}))
 
     def wait_ready(self, timeout: float = 180) -> None:
         from load_tests.tools.loadtest import wait_ready
