@@ -44,9 +44,9 @@ def peers_summary(pe: dict) -> dict:
             "ratios_vs_peer": c.get("ratios_vs_peer", {})}
 
 
-def meta_line(meta: dict) -> str:
+def meta_line(meta: dict, label: str = "command") -> str:
     """The addendum's line on the run that wrote it: command, when, how long, the load average around it."""
-    return (f"- command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
+    return (f"- {label}: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
             f"average before {meta.get('load_average_before')}, after {meta.get('load_average_after')}")
 
 
@@ -61,9 +61,8 @@ def _mib(b: int | None) -> str:
 def libraries_md(rl: dict) -> str:
     meta = rl.get("_meta", {})
     lines = ["# Retrieval libraries side by side", "", LOAD_NOTE, "",
-             f"- last command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; "
-             f"load average before {meta.get('load_average_before')}, after {meta.get('load_average_after')} "
-             "(each set below says when it ran; `--library-sets` reruns one and keeps the other)",
+             meta_line(meta, "last command") + " (each set below says when it ran; `--library-sets` reruns one "
+             "and keeps the other)",
              "- recall@100 against exact search (FAISS flat inner product); latency: one query per call, one "
              "search thread, interleaved across every operating point (p50/p99 over the timed queries); build: "
              "the builders' own threads (2); index bytes: serialised size; RSS growth: process RSS after the build "
@@ -326,7 +325,7 @@ def write_addenda(out: Path, sec: dict) -> list[Path]:
         from load_tests.bench.floor import floor_md
 
         write_json(out / "floor.json", fl)
-        atomic_write(out / "floor.md", floor_md(fl, LOAD_NOTE).encode())
+        atomic_write(out / "floor.md", floor_md(fl, [LOAD_NOTE, "", meta_line(fl.get("_meta", {}))]).encode())
         written += [out / "floor.json", out / "floor.md"]
     return written
 

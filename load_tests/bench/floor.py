@@ -489,12 +489,9 @@ def summary(d: dict) -> dict:
         "rate_rps": d["http"]["rate_rps"], "gemm_rate_gmacs": d["encode"]["gemm_rate_gmacs"]}
 
 
-def floor_md(d: dict, load_note: str) -> str:
-    """reports/perf/floor.md: the table, then each row's detail."""
-    meta = d.get("_meta", {})
-    lines = ["# The floor of this design: each stage's measured cost against its floor", "", load_note, "",
-             f"- command: `{meta.get('command')}`; ran {meta.get('ran_at')} for {meta.get('seconds')} s; load "
-             f"average before {meta.get('load_average_before')}, after {meta.get('load_average_after')}"]
+def floor_md(d: dict, preamble: list[str]) -> str:
+    """reports/perf/floor.md: the preamble (the machine's load, the run's line), the table, each row's detail."""
+    lines = ["# The floor of this design: each stage's measured cost against its floor", "", *preamble]
     if "skipped" in d:
         return "\n".join([*lines, "", d["skipped"], ""])
     enc, srch, http = d["encode"], d["search"], d["http"]
