@@ -96,17 +96,21 @@ def _call(name: str, module, ctx: CaseContext) -> CaseResult:
                           details=["```", *"".join(tb[-3:]).rstrip().splitlines()[-12:], "```"])
 
 
-def _child_pids() -> set[int]:
+def _descendants() -> list:
     import psutil
 
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    return psutil.Process().children(recursive=True)
+
+
+def _child_pids() -> set[int]:
+    return {p.pid for p in _descendants()}
 
 
 def _kill_children_since(before: set[int]) -> int:
     """SIGKILL every descendant process that was not there when the case started; how many."""
     import psutil
 
-    victims = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    victims = [p for p in _descendants() if p.pid not in before]
     for p in victims:
         with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
