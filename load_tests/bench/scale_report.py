@@ -54,7 +54,9 @@ def throughput_model(encode: dict, index: dict, quiet: float, ray_batch: int = 1
 
 def memory_plan(dim: int = 128) -> dict:
     """Bytes per ad a serving replica holds: index + stored vectors (float32 or int8) + the ad table."""
-    table = 200  # the service's AdTable: ad_id str objects in a list and an id→row dict, bid and p_click float64
+    # the service's AdTable: ids as fixed-width bytes twice (as stored, and sorted for lookups) at ~16 bytes, the
+    # sort order (int64), bid and p_click (float64)
+    table = 2 * 16 + 3 * 8
     kinds = {f: index_bytes_per_ad(f, dim) for f in ("HNSW32,SQ8", "IVF16384,SQ8", "IVF16384,PQ32")}
     return {"dim": dim, "index_bytes_per_ad": kinds, "vectors_bytes_per_ad": {"float32": 4 * dim, "int8": dim},
             "table_bytes_per_ad_estimate": table,

@@ -23,6 +23,7 @@ import numpy as np
 
 from service.bundle import BundleError, Manifest, load_manifest, verify_contents
 from service.bundle.hashing import hash_here, hash_low_priority
+from service.ranker.ad_table import AdTable
 from service.ranker.model_parts import ModelParts
 from service.ranker.query_cache import QueryCache
 from service.runtime.heads import calibrate, cos_logits
@@ -31,35 +32,6 @@ from service.runtime.providers import faiss_gpus, ort_providers
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class AdTable:
-    """The ad table's serving columns; row i ↔ FAISS id i ↔ stored vector i."""
-
-    ad_ids: list[str]
-    bid: np.ndarray  # float64 (n,)
-    p_click: np.ndarray  # float64 (n,)
-    row_of: dict[str, int]
-
-    @classmethod
-    def read(cls, path: Path, chunk: int = 8192) -> AdTable:
-        """Read the table in `chunk`-row steps: a million ad ids made into Python strings in one call would hold
-        the GIL for ~0.2 s while the serving threads wait (a bundle loads beside live traffic)."""
-        import pyarrow.parquet as pq
-
-        # One thread: Arrow's pool would take both cores from the serving threads while it decodes.
-        table = pq.read_table(path, columns=["ad_id", "bid", "p_click"], use_threads=False)
-        column = table.column("ad_id")
-        ids: list[str] = []
-        row_of: dict[str, int] = {}
-        for start in range(0, len(column), chunk):
-            part = [str(x) for x in column.slice(start, chunk).to_pylist()]
-            row_of.update(zip(part, range(start, start + len(part)), strict=True))
-            ids += part
-            time.sleep(0)  # let a waiting serving thread have the GIL between chunks
-        return cls(ids, table.column("bid").to_numpy().astype(np.float64),
-                   table.column("p_click").to_numpy().astype(np.float64), row_of)
 
 
 FileStamp = tuple[str, int, int, int, int]  # (sha256, st_dev, st_ino, st_size, st_mtime_ns)
@@ -120,8 +92,8 @@ class LoadedBundle:
             raise BundleError(f"{d / 'manifest.json'}: calibration uses the res head, but heads.res is null", d,
                               reason="manifest")
         self.calibration = c
-        # A new model over the very same ads (index, vectors and table files of equal digests) keeps them: reading
-        # a 1M-ad table builds a million Python strings under the GIL, a stall for every request thread.
+        # A new model over the very same ads (index, vectors and table files of equal digests) keeps them: no
+        # index read, no table sort.
         same_ads = previous is not None and all(
             previous.manifest.files.get(getattr(previous.manifest.index, f)) == m.files[getattr(m.index, f)]
             for f in ("file", "vectors_file", "ads_file")) and previous.manifest.index == m.index

@@ -76,7 +76,7 @@ def test_ad_only_update_takes_over_encoders_sessions_and_cache(ranker: Ranker, b
     assert new.query_cache is cache and old.query_cache is not cache
     again = ranker.rank_sync(_query("laufschuhe damen"))
     assert again.query_cached and again.bundle_version == new.version
-    assert "new0001" in new.ads.row_of and "ad0003" not in new.ads.row_of and "ad0003" in old.ads.row_of
+    assert "new0001" in new.ads and "ad0003" not in new.ads and "ad0003" in old.ads
     text = _metrics(ranker)
     assert 'twinrank_bundle_events_total{event="loaded",reason="same_model"} 1.0' in text
 
