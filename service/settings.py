@@ -54,7 +54,7 @@ class Settings(BaseSettings):
                               "answer is 429")
     max_concurrency: int = Field(4, ge=1, description="/rank requests running at once; the others wait in a FIFO "
                                  "queue for a slot (bounded by queue_budget_ms)")
-    queue_budget_ms: float = Field(20.0, ge=0, allow_inf_nan=False, description="longest a /rank request may "
+    queue_budget_ms: float = Field(10.0, ge=0, allow_inf_nan=False, description="longest a /rank request may "
                                    "wait for a slot; one whose predicted wait is longer is refused at once (429, "
                                    "Retry-After); X-Request-Timeout-Ms may only lower it")
     queue_target_ms: float = Field(5.0, gt=0, allow_inf_nan=False, description="CoDel target: when every request "
