@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from offline.data.qadsm import read_split
 from offline.errors import DataError
-from offline.evaluation.evaluate import Predictions
+from offline.evaluation.evaluate import LABELS_BASELINES, Predictions, strongest_baseline
 from offline.evaluation.predictions_file import read_predictions
 from offline.evaluation.unseen_queries import unseen_query_metrics, unseen_rows
 
@@ -21,8 +22,11 @@ def unseen_from_predictions(predictions_path, data_dir, bootstrap: int = 1000) -
     p, _ = with_texts(read_predictions(predictions_path), data_dir)
     y = p.labels["test"]
     _, group = np.unique(np.asarray(p.test_queries, dtype=object), return_inverse=True)
+    dev = {n: {"dev_roc_auc": float(roc_auc_score(p.labels["dev"], p.scores[n]["dev"]))}
+           for n in LABELS_BASELINES if n in p.scores}
     return unseen_query_metrics({n: s["test"] for n, s in p.scores.items()}, y, group,
-                                unseen_rows(p.test_queries, set(p.seen_queries)), bootstrap)
+                                unseen_rows(p.test_queries, set(p.seen_queries)), bootstrap,
+                                strongest_baseline(dev) if dev else "student_labels")
 
 
 def with_texts(p: Predictions, data_dir) -> tuple[Predictions, dict[str, list[str]]]:
