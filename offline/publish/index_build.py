@@ -169,8 +169,6 @@ def copy_model_files(src_dir: Path, info: dict, staging: Path) -> None:
 
 
 def write_index(staging: Path, vectors, factory: str | None, vectors_dtype: str, device: str) -> dict:
-    import faiss
-
     n = vectors.shape[0]
     factory, params = choose_factory(n, factory, vectors.shape[1])
     factory = resolve_ivf(factory, n)
@@ -178,6 +176,36 @@ def write_index(staging: Path, vectors, factory: str | None, vectors_dtype: str,
     t0 = time.perf_counter()
     index, used = build_index(vectors, factory, params, device, scale)
     log.info("built %s over %d ads on %s in %.1fs", factory, n, used, time.perf_counter() - t0)
+    _save_index(index, staging)
+    return {"factory": factory, "metric": "ip", "search_params": params, "n_ads": n, "file": INDEX_FILE,
+            "vectors_file": VECTORS_FILE, "vectors_dtype": vectors_dtype, "vectors_scale": scale,
+            "device_built": used}
+
+
+def append_to_index(staging: Path, base_index: Path, base_info: dict, vectors) -> dict:
+    """The index of `base_index` (built over `vectors[:base n_ads]`, described by `base_info`, a manifest's
+    `index` section) with the rows past those added, written to `staging`: what an update that only appends
+    ads needs, in the time of the new rows' inserts rather than a rebuild. The rows before must be the very ones
+    the base index holds, in the same order (the caller's check)."""
+    import faiss
+
+    n_base, n = int(base_info["n_ads"]), vectors.shape[0]
+    index = faiss.read_index(str(base_index))
+    if index.ntotal != n_base or index.d != vectors.shape[1]:
+        raise ValueError(f"{base_index}: holds {index.ntotal} vectors of dimension {index.d}, expected {n_base} of "
+                         f"{vectors.shape[1]}")
+    t0 = time.perf_counter()
+    for i in range(n_base, n, ADD_BLOCK):
+        index.add(dequantize(np.asarray(vectors[i:i + ADD_BLOCK]), base_info.get("vectors_scale")))
+    log.info("appended %d ads to the %s index of %d in %.1fs (no rebuild)", n - n_base, base_info["factory"], n_base,
+             time.perf_counter() - t0)
+    _save_index(index, staging)
+    return dict(base_info, n_ads=n, file=INDEX_FILE, device_built="cpu")
+
+
+def _save_index(index, staging: Path) -> None:
+    import faiss
+
     path = staging / INDEX_FILE
     try:
         with open(path, "wb") as f:  # through Python, so a full disk is an OSError, not a faiss RuntimeError
@@ -185,6 +213,3 @@ def write_index(staging: Path, vectors, factory: str | None, vectors_dtype: str,
     except OSError as e:
         raise OSError(e.errno, e.strerror, str(path)) from e
     enospc_for_tests(staging)
-    return {"factory": factory, "metric": "ip", "search_params": params, "n_ads": n, "file": INDEX_FILE,
-            "vectors_file": VECTORS_FILE, "vectors_dtype": vectors_dtype, "vectors_scale": scale,
-            "device_built": used}

@@ -1,9 +1,11 @@
 """`twinrank index update`: a new bundle version from the current one plus upserts and deletes.
 
 Rows keep their stored vectors unless the ad text (title, description) changed; only new or changed ads
-go through the ad encoder. The index is rebuilt from the vectors (cheap next to encoding, and it keeps
-HNSW free of tombstones). The current version is only read, never written. If another writer switches CURRENT
-first, the update is re-applied onto the new CURRENT (a rebase) rather than published over it.
+go through the ad encoder. An update that only appends ads (no delete, no changed text) adds them to a copy of
+the current index: at 1M ads an HNSW rebuild took 246 s on one core for 20 new ads. Any other update rebuilds the
+index from the vectors, which keeps HNSW free of tombstones and rows aligned with FAISS ids. The current version
+is only read, never written. If another writer switches CURRENT first, the update is re-applied onto the new
+CURRENT (a rebase) rather than published over it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from offline.data.catalog import AdBlock, iter_blocks, scan_catalog
 from offline.errors import CatalogError, PublishConflict
 from offline.publish.bundle_writer import DEFAULT_KEEP, link_or_copy, publish, staging_dir
 from offline.publish.encode_catalog import encode_blocks, open_vectors
-from offline.publish.index_build import ANN_FACTORY, choose_factory, resolve_ivf, write_index
+from offline.publish.index_build import ANN_FACTORY, append_to_index, choose_factory, resolve_ivf, write_index
 from offline.publish.index_shards import large_factory
 from service.bundle import CURRENT_NAME, BundleError, Manifest, current_version_dir, read_current, verify_files
 from service.runtime.index import dequantize
@@ -172,7 +174,12 @@ def _update_once(root: Path, cur: Path, upserts: dict, deletes: set[str], encode
         if factory is None:
             by_size = auto_chosen(m.index.factory, m.index.n_ads, m.model.dim)
             factory = choose_factory(n, None, m.model.dim)[0] if by_size else m.index.factory
-        index_info = write_index(staging, vectors, factory, m.index.vectors_dtype, device)
+        # Every old row kept, in its order, with its vector: the new rows only append to the old index.
+        appends_only = not present and reused[0] == m.index.n_ads and factory == m.index.factory
+        if appends_only:
+            index_info = append_to_index(staging, cur / m.index.file, m.index.model_dump(), vectors)
+        else:
+            index_info = write_index(staging, vectors, factory, m.index.vectors_dtype, device)
         del vectors
         fields = m.model_dump(exclude={"bundle_version", "created_at", "files", "parent_version", "index"})
         version = publish(staging, fields | {"index": index_info}, parent=cur.name, keep=keep)

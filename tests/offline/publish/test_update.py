@@ -84,3 +84,28 @@ def test_an_index_kind_chosen_by_size_is_chosen_again_and_one_asked_for_is_kept(
     assert auto_chosen(f"IVF{nlist_for(n)},SQ8", n, 128)  # what `index build` picked for that size
     assert not auto_chosen(f"IVF{nlist_for(n) + 1},SQ8", n, 128)  # a list count someone chose
     assert not auto_chosen("IVF256,PQ16", n, 128) and not auto_chosen("HNSW64", 300_000, 128)
+
+
+def test_an_update_that_only_appends_adds_to_the_old_index(root: Path, tmp_path: Path, caplog) -> None:
+    import faiss
+
+    old = resolve(root)
+    rows = catalog_rows(60)
+    new = [{"ad_id": f"new-{i}", "title": f"Neue Laufschuhe {i}", "description": "jetzt kaufen", "bid": 1.0,
+            "p_click": 0.05} for i in range(3)]
+    same_text_new_bid = dict(rows[5], bid=7.0)  # a known ad, text unchanged: its row and vector stay
+    with caplog.at_level("INFO", logger="offline.publish.index_build"):
+        r = update_bundle(root, write_jsonl(tmp_path / "up.jsonl", [same_text_new_bid, *new]), progress=False)
+    assert "appended 3 ads" in caplog.text and "built " not in caplog.text
+    v = r.version_dir
+    m = verify_bundle(v)
+    assert m.index.n_ads == 63 and m.index.factory == load_manifest(old).index.factory
+    index, vecs = faiss.read_index(str(v / m.index.file)), np.load(v / "ad_vectors.npy")
+    rows_now = _table(v)
+    _, found = index.search(np.ascontiguousarray(vecs[[rows_now["new-2"], rows_now["ad0005"]]], np.float32), 1)
+    assert found[:, 0].tolist() == [rows_now["new-2"], rows_now["ad0005"]] == [62, 5]
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="offline.publish.index_build"):  # a changed text: the index is rebuilt
+        update_bundle(root, write_jsonl(tmp_path / "up2.jsonl", [dict(rows[6], title="Anders")]), progress=False)
+    assert "built " in caplog.text and "appended" not in caplog.text
