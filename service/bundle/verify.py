@@ -69,7 +69,9 @@ def _check_ads_table(d: Path, m: Manifest) -> None:
 
     path = d / m.index.ads_file
     try:
-        table = pq.read_table(path, columns=list(AD_COLUMNS))
+        # One thread: a service verifies a new version beside live traffic, and Arrow's pool (started at normal
+        # priority) would take both cores from the serving threads while it decodes every ad's text.
+        table = pq.read_table(path, columns=list(AD_COLUMNS), use_threads=False)
     except Exception as e:  # pyarrow raises several types for a bad file or a missing column
         raise BundleError(f"{path}: unreadable ad table ({e})", path, reason="unreadable") from e
     if table.num_rows != m.index.n_ads:
