@@ -76,9 +76,10 @@ class AdTable:
         """The row of each id (int64), -1 where the table does not hold it."""
         width = self._ids.dtype.itemsize
         encoded = [s.encode() for s in ad_ids]
-        # an id longer than every stored one, or with a NUL, would be truncated or padded into another's bytes
-        fits = np.fromiter((len(b) <= width and b"\x00" not in b for b in encoded), bool, len(encoded))
-        keys = np.array([b if ok else b"" for b, ok in zip(encoded, fits, strict=True)], dtype=f"S{width}")
+        # numpy truncates an id longer than every stored one, and one with a NUL pads like a shorter one: either
+        # could equal another's bytes, so neither may match
+        fits = np.array([len(b) <= width and b"\x00" not in b for b in encoded], dtype=bool)
+        keys = np.array(encoded, dtype=f"S{width}")
         if len(self._sorted) == 0:
             return np.full(len(keys), -1, np.int64)
         pos = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
