@@ -20,6 +20,7 @@ INDEX_FILE = "ads.faiss"
 ADS_TABLE_FILE = "ads.parquet"
 VECTORS_FILE = "ad_vectors.npy"
 AD_COLUMNS = ("ad_id", "title", "description", "bid", "p_click")
+SERVING_AD_COLUMNS = ("ad_id", "bid", "p_click")  # what the service holds in memory: no texts
 
 
 class _Strict(BaseModel):

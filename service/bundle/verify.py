@@ -14,7 +14,7 @@ import numpy as np
 from service.bundle.errors import BundleError
 from service.bundle.hashing import Hasher, hash_here
 from service.bundle.layout import version_seq
-from service.bundle.manifest import AD_COLUMNS, Manifest, load_manifest
+from service.bundle.manifest import AD_COLUMNS, SERVING_AD_COLUMNS, Manifest, load_manifest
 
 
 def verify_files(version_dir: str | Path) -> Manifest:
@@ -25,15 +25,16 @@ def verify_files(version_dir: str | Path) -> Manifest:
     return manifest
 
 
-def verify_contents(d: Path, manifest: Manifest, skip_hash: Collection[str] = (), hasher: Hasher = hash_here) -> None:
-    """Every check of `verify_files` but reading the manifest. `skip_hash` names files whose content is known
-    good another way (the service serves them from memory already); they must still be there."""
+def verify_contents(d: Path, manifest: Manifest, skip_hash: Collection[str] = (), hasher: Hasher = hash_here):
+    """Every check of `verify_files` but reading the manifest; returns the ad table's checked serving columns
+    (`SERVING_AD_COLUMNS`, a pyarrow Table). `skip_hash` names files whose content is known good another way (the
+    service serves them from memory already); they must still be there."""
     if version_seq(d.name) is not None and manifest.bundle_version != d.name:
         raise BundleError(f"{d / 'manifest.json'}: bundle_version {manifest.bundle_version!r} does not match the "
                           f"directory name {d.name!r}", d / "manifest.json", reason="manifest")
     verify_checksums(d, manifest, skip_hash, hasher)
     _check_vectors(d, manifest)
-    _check_ads_table(d, manifest)
+    return _check_ads_table(d, manifest)
 
 
 def verify_checksums(d: Path, manifest: Manifest, skip_hash: Collection[str] = (), hasher: Hasher = hash_here) -> None:
@@ -63,16 +64,30 @@ def _check_vectors(d: Path, m: Manifest) -> None:
         raise BundleError(f"{path}: dtype {vecs.dtype}, manifest says {m.index.vectors_dtype}", path)
 
 
-def _check_ads_table(d: Path, m: Manifest) -> None:
+def _check_ads_table(d: Path, m: Manifest):
+    """The ad table's schema (every contract column, the texts as strings) and its serving columns' values; those
+    columns (`SERVING_AD_COLUMNS`, a pyarrow Table) are returned for the loader to build its `AdTable` from."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path = d / m.index.ads_file
     try:
-        # One thread: a service verifies a new version beside live traffic, and Arrow's pool (started at normal
-        # priority) would take both cores from the serving threads while it decodes every ad's text.
-        table = pq.read_table(path, columns=list(AD_COLUMNS), use_threads=False)
-    except Exception as e:  # pyarrow raises several types for a bad file or a missing column
+        schema = pq.read_schema(path)
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise BundleError(f"{path}: unreadable ad table ({e})", path, reason="unreadable") from e
+    missing = [c for c in AD_COLUMNS if c not in schema.names]
+    if missing:
+        raise BundleError(f"{path}: ad table lacks column(s) {', '.join(missing)}", path, reason="unreadable")
+    for name in ("ad_id", "title", "description"):
+        if not (pa.types.is_string(schema.field(name).type) or pa.types.is_large_string(schema.field(name).type)):
+            raise BundleError(f"{path}: ad table column {name} is {schema.field(name).type}, not a string", path)
+    try:
+        # Only the columns serving holds: the texts' content is covered by the checksum, and decoding a million of
+        # them beside live traffic costs the loader a second of one core and a few hundred MB. One thread: Arrow's
+        # pool (started at normal priority) would take both cores from the serving threads.
+        table = pq.read_table(path, columns=list(SERVING_AD_COLUMNS), use_threads=False)
+    except Exception as e:
         raise BundleError(f"{path}: unreadable ad table ({e})", path, reason="unreadable") from e
     if table.num_rows != m.index.n_ads:
         raise BundleError(f"{path}: {table.num_rows} rows, manifest says n_ads={m.index.n_ads}", path)
@@ -84,3 +99,4 @@ def _check_ads_table(d: Path, m: Manifest) -> None:
         raise BundleError(f"{path}: bid must be >= 0", path)
     if p_click.null_count or table.num_rows and not (0 <= pc.min(p_click).as_py() <= pc.max(p_click).as_py() <= 1):
         raise BundleError(f"{path}: p_click must lie in [0, 1]", path)
+    return table

@@ -54,8 +54,14 @@ class AdTable:
     def read(cls, path: Path) -> AdTable:
         import pyarrow.parquet as pq
 
+        from service.bundle.manifest import SERVING_AD_COLUMNS
+
         # One thread: Arrow's pool would take both cores from the serving threads while it decodes.
-        table = pq.read_table(path, columns=["ad_id", "bid", "p_click"], use_threads=False)
+        return cls.from_arrow(pq.read_table(path, columns=list(SERVING_AD_COLUMNS), use_threads=False))
+
+    @classmethod
+    def from_arrow(cls, table) -> AdTable:
+        """From a pyarrow Table with the serving columns (ad_id, bid, p_click), as bundle verification returns it."""
         return cls(fixed_width_ids(table.column("ad_id")), table.column("bid").to_numpy().astype(np.float64),
                    table.column("p_click").to_numpy().astype(np.float64))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,40 @@ def test_refuses_wrong_dims(root: Path) -> None:
     raw["files"]["ad_vectors.npy"] = sha256_file(v / "ad_vectors.npy")
     (v / "manifest.json").write_text(json.dumps(raw))
     _expect_refused(v, "ad_vectors.npy")
+
+
+def _rewrite_ads_table(v: Path, change) -> None:
+    """Rewrite ads.parquet through `change(table) -> table` and re-hash it: only the table checks can refuse it."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(change(pq.read_table(v / "ads.parquet")), v / "ads.parquet")
+    raw = json.loads((v / "manifest.json").read_text())
+    raw["files"]["ads.parquet"] = sha256_file(v / "ads.parquet")
+    (v / "manifest.json").write_text(json.dumps(raw))
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    (lambda t: t.drop_columns(["description"]), "lacks column(s) description"),
+    (lambda t: t.set_column(t.schema.get_field_index("title"), "title", __import__("pyarrow").array(
+        range(t.num_rows))), "column title is int64"),
+    (lambda t: t.slice(0, t.num_rows - 1), "59 rows, manifest says n_ads=60"),
+])
+def test_refuses_an_ad_table_off_the_contract(root: Path, change, named: str) -> None:
+    """The texts are checked from the schema (the checksum covers their content); the loader gets only the
+    serving columns back."""
+    v = resolve(root)
+    _rewrite_ads_table(v, change)
+    with pytest.raises(BundleError, match=re.escape(named)) as e:
+        verify_bundle(v)
+    assert e.value.path is not None and e.value.path.name == "ads.parquet"
+
+
+def test_verification_returns_the_serving_columns(root: Path) -> None:
+    from service.bundle import verify_contents
+
+    v = resolve(root)
+    columns = verify_contents(v, load_manifest(v))
+    assert columns.column_names == ["ad_id", "bid", "p_click"] and columns.num_rows == 60
 
 
 def test_refuses_manifest_dim_that_disagrees_with_the_index(root: Path) -> None:
