@@ -143,6 +143,8 @@ class LoadedBundle:
         if previous is not None and not bundle.cache_carried:
             bundle.warmed_queries = bundle.warm_cache(previous.query_cache, settings.swap_warm_queries,
                                                       settings.swap_warm_budget_s, settings.max_batch)
+        if not bundle.ads_taken_over:
+            bundle.vectors.map_pages()
         bundle.warm_up(bundle.query_cache.recent(WARM_UP_QUERIES) if previous is not None else [])
         log.info("loaded bundle %s (%d ads, %s) in %.2fs; took over from %s: %s; query cache %s", bundle.version,
                  bundle.size, "GPU" if bundle.index.on_gpu else "CPU", time.perf_counter() - t0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import mmap
 from pathlib import Path
 
 import faiss
@@ -16,7 +17,11 @@ class AdIndex:
 
     def __init__(self, path: Path, dim: int, n_ads: int, search_params: dict, gpus: int = 0) -> None:
         try:
-            index = faiss.read_index(str(path))
+            # Memory-mapped where FAISS can (flat codes and HNSW graphs: a 1M-ad HNSW32,SQ8 index maps whole). It
+            # opens in 40 ms instead of 0.3-1.5 s of copying, its pages are the page cache's (no private copy), and
+            # dropping it is an munmap: 3 ms, where freeing a copy took 38 ms inside FAISS's destructor, which holds
+            # the GIL: a stall of every request thread when a swap retires the old bundle.
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
         except RuntimeError as exc:
             raise ValueError(f"{path.name}: FAISS cannot read it: {exc}") from exc
         if index.d != dim:
@@ -71,6 +76,16 @@ class AdVectors:
             raise ValueError(f"{path.name}: int8 vectors need vectors_scale in the manifest")
         self.data = data
         self.scale = float(scale) if dtype == "int8" else None
+
+    def map_pages(self) -> None:
+        """Read one byte of every page of the mapping, so each is mapped into this process before requests use
+        it. A request's candidate rows are scattered over the file: on a fresh mapping every one is a page fault,
+        and the first mapping of a file just written costs far more (1M×128 float32 right after `index update`:
+        0.25 s of CPU for the whole file; 8 ms once mapped before). Here that cost falls on the loading thread,
+        before the swap, instead of on the request threads of the first seconds after it."""
+        flat = self.data.reshape(-1).view(np.uint8)
+        if flat.size:
+            int(flat[:: mmap.PAGESIZE].sum())
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
         return dequantize(np.asarray(self.data[np.asarray(rows, dtype=np.int64)]), self.scale)
