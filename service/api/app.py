@@ -16,6 +16,7 @@ from service.api.fast_rank import FastRank
 from service.api.middleware import BodyLimit, RequestMetrics
 from service.api.request_context import RequestContext
 from service.api.routes import admin, health, rank
+from service.gc_pauses import GcPauseRecorder
 from service.metrics import Metrics
 from service.ranker.admission import AdmissionQueue
 from service.ranker.ranker import Ranker
@@ -33,9 +34,12 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(ranker.reload)  # fails loudly (BundleError names the file) before serving
         app.state.ranker = ranker
         watcher = asyncio.create_task(ranker.watch()) if settings.watch_interval_s > 0 else None
+        gc_pauses = GcPauseRecorder(metrics.gc_pause_seconds)
+        gc_pauses.install()
         try:
             yield
         finally:
+            gc_pauses.uninstall()
             if watcher is not None:
                 watcher.cancel()
             drained = await asyncio.to_thread(ranker.drain, settings.shutdown_grace_s)
