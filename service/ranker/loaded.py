@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from service.runtime.heads import calibrate, cos_logits
 from service.runtime.index import AdIndex, AdVectors
 from service.runtime.providers import faiss_gpus, ort_providers
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,8 @@ class LoadedBundle:
     """Everything a request needs from one bundle version. Immutable after `load`; safe across threads."""
 
     def __init__(self, version_dir: Path, manifest: Manifest, settings: Settings,
-                 previous: LoadedBundle | None = None, spare: SpareModel | None = None, ad_columns=None) -> None:
+                 previous: LoadedBundle | None = None, spare: SpareModel | None = None,
+                 ad_columns: pa.Table | None = None) -> None:
         """`ad_columns`: the ad table's serving columns as verification read them (read here when None)."""
         d, m, s = version_dir, manifest, settings
         self.version_dir = d
