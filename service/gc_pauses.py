@@ -15,7 +15,6 @@ from prometheus_client import Histogram
 
 class GcPauseRecorder:
     def __init__(self, histogram: Histogram) -> None:
-        self._histogram = histogram
         self._children = {g: histogram.labels(str(g)) for g in range(3)}  # labels() per pause would cost a lookup
         self._started: float | None = None
 

@@ -75,9 +75,8 @@ class LoadedBundle:
     """Everything a request needs from one bundle version. Immutable after `load`; safe across threads."""
 
     def __init__(self, version_dir: Path, manifest: Manifest, settings: Settings,
-                 previous: LoadedBundle | None = None, spare: SpareModel | None = None,
-                 ad_columns: pa.Table | None = None) -> None:
-        """`ad_columns`: the ad table's serving columns as verification read them (read here when None)."""
+                 ad_columns: pa.Table, previous: LoadedBundle | None = None, spare: SpareModel | None = None) -> None:
+        """`ad_columns`: the ad table's serving columns as verification read them (`verify_contents`)."""
         d, m, s = version_dir, manifest, settings
         self.version_dir = d
         self.manifest = m
@@ -111,8 +110,7 @@ class LoadedBundle:
                                  faiss_gpus(s.device))
             self.vectors = AdVectors(d / m.index.vectors_file, self.dim, m.index.n_ads, m.index.vectors_dtype,
                                      m.index.vectors_scale)
-            self.ads = (AdTable.read(d / m.index.ads_file) if ad_columns is None
-                        else AdTable.from_arrow(ad_columns))
+            self.ads = AdTable.from_arrow(ad_columns)
         self.ads_taken_over = same_ads
         # Cached query vectors stay valid exactly when the query tower is the same one.
         carried = next((x.query_cache for x in donors if self.model.shares("query", x.parts)), None)
@@ -138,7 +136,7 @@ class LoadedBundle:
             known = verified_copies(d, manifest, stamps)
             ad_columns = verify_contents(d, manifest, set(known),
                                          hash_low_priority if previous is not None else hash_here)
-            bundle = cls(d, manifest, settings, previous, spare, ad_columns)
+            bundle = cls(d, manifest, settings, ad_columns, previous, spare)
             bundle.hashed = sorted(set(manifest.files) - set(known))
             bundle.verified = known | {name: _stamp(d / name, manifest.files[name]) for name in bundle.hashed}
         except BundleError:
