@@ -47,6 +47,9 @@ class Metrics:
         self.bundle_events = Counter("twinrank_bundle_events", "bundle events (loaded, refused) by reason",
                                      ["event", "reason"], registry=r)
         self.last_bundle_event = Info("twinrank_last_bundle_event", "the latest bundle event", registry=r)
+        self.loop_lag_seconds = Histogram("twinrank_event_loop_lag_seconds", "how late the event loop ran a timer "
+                                          "(every 5 ms): what a request just read waits before its code runs",
+                                          buckets=LATENCY_BUCKETS, registry=r)
         self.gc_pause_seconds = Histogram("twinrank_gc_pause_seconds", "Python garbage-collector pauses by "
                                           "generation (every thread needing the GIL waits)", ["generation"],
                                           buckets=LATENCY_BUCKETS, registry=r)

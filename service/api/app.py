@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service.api import errors
-from service.api.admission import AdmissionGate
+from service.api.admission import AdmissionGate, EarlyRefusal
 from service.api.fast_rank import FastRank
+from service.api.loop_lag import LoopLagProbe
 from service.api.middleware import BodyLimit, RequestMetrics
 from service.api.request_context import RequestContext
 from service.api.routes import admin, health, rank
+from service.api.server import EARLY_REFUSAL
 from service.gc_pauses import GcPauseRecorder
 from service.metrics import Metrics
 from service.ranker.admission import AdmissionQueue
@@ -36,9 +38,13 @@ def create_app(settings: Settings) -> FastAPI:
         watcher = asyncio.create_task(ranker.watch()) if settings.watch_interval_s > 0 else None
         gc_pauses = GcPauseRecorder(metrics.gc_pause_seconds)
         gc_pauses.install()
+        loop_lag = LoopLagProbe(admission, metrics.loop_lag_seconds)
+        loop_lag.start()
         try:
-            yield
+            # lifespan state: uvicorn hands it to every connection's protocol (`service.api.server`)
+            yield {EARLY_REFUSAL: EarlyRefusal(admission, metrics)} if settings.early_refusal else None
         finally:
+            loop_lag.stop()
             gc_pauses.uninstall()
             if watcher is not None:
                 watcher.cancel()

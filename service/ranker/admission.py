@@ -14,8 +14,13 @@ whatever the count says (issue 15: p99 904 ms at 6x capacity). Two queues are bo
   a stall's backlog that drains within the interval is served.
 - the queue at the gate: a newcomer's wait is predicted from the measured service time and the depth ahead of
   it (Little's law: with `limit` slots and `k` waiters ahead, a slot frees for it after about
-  (k + 1) * service / limit); over the budget, it is refused before anything is spent on it, and a waiter whose
-  budget runs out anyway (a wrong prediction, e.g. right after a stall) is refused when it expires.
+  (k + 1) * service / limit); over the budget, it is refused before anything is spent on it. A waiter let in is
+  served even when the prediction proves a few ms short; only `WAIT_LIMIT_BUDGETS` budgets (a stall) or the
+  client's deadline refuse it in the queue.
+
+`early_refusal` makes the same immediate decisions for a request whose headers were just read, with the event
+loop's measured lag (`observe_loop_lag`) as the sojourn it is about to have: the serve protocol answers those
+before an ASGI task exists (`service.api.admission.EarlyRefusal`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from dataclasses import dataclass
 
 _EWMA_ALPHA = 0.1  # about the last 10 completions: quick enough to follow a bundle swap, smooth over cache hits
 _INITIAL_SERVICE_S = 0.005  # until the first completion
+# A waiter is refused once it has waited this many budgets (a stall), unless the client's deadline comes first.
+WAIT_LIMIT_BUDGETS = 3.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class AdmissionQueue:
         self.running = 0
         self.service_s = _INITIAL_SERVICE_S
         self.overloaded = False  # CoDel's dropping state: the budget is `target_s`
+        self.loop_lag_s = 0.0  # the latest event-loop lag sample (`observe_loop_lag`)
         self._above_since: float | None = None
         self._waiters: deque[asyncio.Future[None]] = deque()
 
@@ -92,48 +100,84 @@ class AdmissionQueue:
             return self.budget_s
         return max(0.0, min(self.budget_s, deadline_s - self.service_s))
 
+    def wait_limit_s(self, deadline_s: float | None) -> float:
+        """How long a request let into the queue may wait before it is refused after all. Its predicted wait was
+        within its budget; refusing it as soon as the prediction proves a few ms short would throw away the wait
+        it already paid (at 5x capacity such late refusals were a tenth of all refusals, each one as slow as
+        the budget: the refusals' p99). So only the client's own deadline, or `WAIT_LIMIT_BUDGETS` budgets (a
+        stall, not a wrong guess), refuses it."""
+        limit = WAIT_LIMIT_BUDGETS * self.normal_budget_s
+        if deadline_s is None:
+            return limit
+        return max(0.0, min(limit, deadline_s - self.service_s))
+
+    def immediate_refusal(self, sojourn_s: float, deadline_s: float | None = None) -> Refusal | None:
+        """The refusal due at once for a request that has queued `sojourn_s` before admission, or None: the count
+        is full, it is past the client's deadline, it queued past the budget in a standing queue, or its
+        predicted wait for a slot would take it over its budget."""
+        inflight = self.running + len(self._waiters)
+        if inflight >= self.max_inflight:
+            return Refusal("inflight", f"server busy: {inflight} requests in flight "
+                                       f"(max_inflight={self.max_inflight}); retry later")
+        # A long sojourn alone refuses only past the client's own deadline (it has given up by then) or in a
+        # standing queue (CoDel: a stall's backlog that drains within an interval is served, not dropped).
+        if deadline_s is not None and sojourn_s > max(0.0, deadline_s - self.service_s):
+            return Refusal("deadline", f"server busy: {sojourn_s * 1000:.0f} ms queued before admission, "
+                                       f"past the request's {deadline_s * 1000:.0f} ms timeout")
+        if self.overloaded and sojourn_s > self.budget_s:
+            return Refusal("queue_time", f"server busy: {sojourn_s * 1000:.0f} ms queued before admission, "
+                                         f"over the {self.budget_s * 1000:.0f} ms budget; retry later")
+        if self.running < self.limit and not self._waiters:
+            return None
+        budget = self.wait_budget_s(deadline_s)
+        predicted = self.predicted_wait_s()
+        if sojourn_s + predicted > budget:
+            return Refusal("deadline" if budget < self.budget_s else "queue_time",
+                           f"server busy: a {(sojourn_s + predicted) * 1000:.0f} ms wait predicted, over the "
+                           f"{budget * 1000:.0f} ms budget; retry later")
+        return None
+
+    def early_refusal(self, deadline_s: float | None = None, received_at: float | None = None) -> Refusal | None:
+        """`immediate_refusal` for a request whose headers were just read (at `received_at`, perf_counter), before
+        anything is spent on it: its sojourn is what it has queued so far plus the event loop's current lag
+        (`observe_loop_lag`), which it is about to wait out before its gate would run."""
+        now = time.perf_counter()
+        so_far = now - min(now, received_at) if received_at is not None else 0.0
+        return self.immediate_refusal(so_far + self.loop_lag_s, deadline_s)
+
+    def observe_loop_lag(self, lag_s: float, now: float) -> None:
+        """How late the event loop ran a timer: the sojourn a request read now will have before its gate runs,
+        and a CoDel sample (which keeps the state current when requests are refused before reaching the gate)."""
+        self.loop_lag_s = lag_s
+        self.observe_sojourn(lag_s, now)
+
     async def acquire(self, deadline_s: float | None = None, received_at: float | None = None) -> float:
         """Take a slot, waiting at most the request's budget; returns the seconds it waited since `received_at`
-        (`time.perf_counter()` when the server read it; None: now). Raises `Refused` at once when the count is
-        full, the request already waited past its budget, or its predicted wait is over it; or when the budget
-        runs out in the queue."""
+        (`time.perf_counter()` when the server read it; None: now). Raises `Refused` at once when
+        `immediate_refusal` says so, or when the budget runs out in the queue."""
         now = time.perf_counter()
         t0 = min(now, received_at) if received_at is not None else now
         sojourn = now - t0
         self.observe_sojourn(sojourn, now)
-        inflight = self.running + len(self._waiters)
-        if inflight >= self.max_inflight:
-            raise Refused(Refusal("inflight", f"server busy: {inflight} requests in flight "
-                                              f"(max_inflight={self.max_inflight}); retry later"))
-        budget = self.wait_budget_s(deadline_s)
-        reason = "deadline" if budget < self.budget_s else "queue_time"
-        # A long sojourn alone refuses only past the client's own deadline (it has given up by then) or in a
-        # standing queue (CoDel: a stall's backlog that drains within an interval is served, not dropped).
-        if deadline_s is not None and sojourn > max(0.0, deadline_s - self.service_s):
-            raise Refused(Refusal("deadline", f"server busy: {sojourn * 1000:.0f} ms queued before admission, "
-                                              f"past the request's {deadline_s * 1000:.0f} ms timeout"))
-        if self.overloaded and sojourn > self.budget_s:
-            raise Refused(Refusal("queue_time", f"server busy: {sojourn * 1000:.0f} ms queued before admission, "
-                                                f"over the {self.budget_s * 1000:.0f} ms budget; retry later"))
+        refusal = self.immediate_refusal(sojourn, deadline_s)
+        if refusal is not None:
+            raise Refused(refusal)
         if self.running < self.limit and not self._waiters:
             self.running += 1
             return sojourn
-        predicted = self.predicted_wait_s()
-        if sojourn + predicted > budget:
-            raise Refused(Refusal(reason, f"server busy: a {(sojourn + predicted) * 1000:.0f} ms wait predicted, "
-                                          f"over the {budget * 1000:.0f} ms budget; retry later"))
+        limit = self.wait_limit_s(deadline_s)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            async with asyncio.timeout(budget - sojourn):
+            async with asyncio.timeout(max(0.0, limit - sojourn)):
                 await waiter
         except TimeoutError:
             if waiter.done() and not waiter.cancelled():  # the slot came as the budget ran out: pass it on
                 self.release_slot()
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
-            raise Refused(Refusal("waited", f"server busy: waited {budget * 1000:.0f} ms, the whole budget, "
-                                            f"for a slot; retry later")) from None
+            raise Refused(Refusal("waited", f"server busy: waited {limit * 1000:.0f} ms for a slot, the longest a "
+                                            f"request may; retry later")) from None
         except BaseException:  # cancelled (client gone, shutdown): give back a slot handed over meanwhile
             if waiter.done() and not waiter.cancelled():
                 self.release_slot()

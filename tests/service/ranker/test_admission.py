@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from service.ranker.admission import AdmissionQueue, Refused
+from service.ranker.admission import WAIT_LIMIT_BUDGETS, AdmissionQueue, Refused
 
 
 def run(coro):
@@ -80,18 +80,65 @@ def test_the_client_deadline_only_lowers_the_budget() -> None:
     run(main())
 
 
-def test_a_waiter_whose_budget_runs_out_is_refused_and_leaves_the_queue() -> None:
+def test_a_waiter_past_its_wait_limit_is_refused_and_leaves_the_queue() -> None:
     async def main() -> None:
         q = AdmissionQueue(concurrency=1, queue_budget_s=0.03, max_inflight=10)
         await q.acquire()
         q.service_s = 0.001  # a wrong prediction: the slot is held much longer
+        t0 = time.perf_counter()
         with pytest.raises(Refused) as exc:
             await q.acquire()
         assert exc.value.refusal.reason == "waited" and q.waiting == 0
+        assert time.perf_counter() - t0 >= WAIT_LIMIT_BUDGETS * 0.03 * 0.9  # the limit, not the budget
         q.release(0.5)
         assert q.running == 0
 
     run(main())
+
+
+def test_a_waiter_let_in_is_served_when_its_slot_comes_a_little_past_the_budget() -> None:
+    async def main() -> None:
+        q = AdmissionQueue(concurrency=1, queue_budget_s=0.03, max_inflight=10)
+        await q.acquire()
+        q.service_s = 0.001  # predicted 1 ms: let in
+        waiter = asyncio.create_task(q.acquire())
+        await asyncio.sleep(0.05)  # the slot frees past the 30 ms budget, within the limit
+        q.release(0.05)
+        waited = await waiter
+        assert waited >= 0.045 and q.running == 1
+
+    run(main())
+
+
+def test_a_waiter_is_refused_at_the_client_deadline_when_that_comes_first() -> None:
+    async def main() -> None:
+        q = AdmissionQueue(concurrency=1, queue_budget_s=0.03, max_inflight=10)
+        await q.acquire()
+        q.service_s = 0.001
+        t0 = time.perf_counter()
+        with pytest.raises(Refused) as exc:
+            await q.acquire(deadline_s=0.02)
+        assert exc.value.refusal.reason == "waited" and time.perf_counter() - t0 < 0.06
+
+    run(main())
+
+
+def test_early_refusal_takes_the_loop_lag_as_the_sojourn() -> None:
+    q = AdmissionQueue(concurrency=1, queue_budget_s=0.01, max_inflight=2, target_s=0.005, interval_s=0.01)
+    assert q.early_refusal() is None  # idle: on to the gate
+    assert q.early_refusal(deadline_s=0.5) is None
+    now = time.perf_counter()
+    q.observe_loop_lag(0.02, now)
+    assert q.early_refusal() is None  # a lagging loop alone is a burst until CoDel calls it standing
+    assert q.early_refusal(deadline_s=0.01).reason == "deadline"  # but the client gives up before its turn
+    q.observe_loop_lag(0.02, now + 0.02)
+    assert q.overloaded
+    refusal = q.early_refusal()
+    assert refusal.reason == "queue_time" and "20 ms queued" in refusal.message
+    q.observe_loop_lag(0.001, now + 0.03)  # the loop caught up: CoDel leaves its dropping state
+    assert not q.overloaded and q.early_refusal() is None
+    q.running, q.max_inflight = 2, 2
+    assert q.early_refusal().reason == "inflight"
 
 
 def test_a_long_sojourn_is_refused_only_in_a_standing_queue_or_past_the_client_deadline() -> None:
