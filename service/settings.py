@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(2, ge=1, description="/rank requests running at once; the others wait in a FIFO "
                                  "queue for a slot (bounded by queue_budget_ms). 2 on two cores: one query "
                                  "encoder thread and one event loop; more only queue inside, unseen by admission "
-                                 "(reports/reliability: at 5x capacity admitted p99 29-30 ms at 2, 48-58 ms at 4)")
+                                 "(reports/reliability: at 5x capacity admitted p99 26-31 ms at 2, 48-59 ms at 4; "
+                                 "at half capacity p99 within noise)")
     queue_budget_ms: float = Field(10.0, ge=0, allow_inf_nan=False, description="longest a /rank request may "
                                    "wait for a slot; one whose predicted wait is longer is refused at once (429, "
                                    "Retry-After); X-Request-Timeout-Ms may only lower it")

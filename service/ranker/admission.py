@@ -146,10 +146,11 @@ class AdmissionQueue:
         return self.immediate_refusal(so_far + self.loop_lag_s, deadline_s)
 
     def observe_loop_lag(self, lag_s: float, now: float) -> None:
-        """How late the event loop ran a timer: the sojourn a request read now will have before its gate runs,
-        and a CoDel sample (which keeps the state current when requests are refused before reaching the gate)."""
+        """How late the event loop ran a timer: the sojourn a request read now will have before its gate runs.
+        Not a CoDel sample: a request's sojourn is also its wait at the gate, which the loop's lag does not see
+        (fed to CoDel, the mostly short lags ended its dropping state while the gate's queue stood). CoDel cannot
+        stall on it either: once the lag is under the target, requests reach the gate and its samples again."""
         self.loop_lag_s = lag_s
-        self.observe_sojourn(lag_s, now)
 
     async def acquire(self, deadline_s: float | None = None, received_at: float | None = None) -> float:
         """Take a slot, waiting at most the request's budget; returns the seconds it waited since `received_at`
@@ -201,4 +202,3 @@ class AdmissionQueue:
                 waiter.set_result(None)  # the slot passes on: `running` is unchanged
                 return
         self.running -= 1
-
