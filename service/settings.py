@@ -58,8 +58,9 @@ class Settings(BaseSettings):
                                  "(reports/reliability: at 5x capacity admitted p99 26-31 ms at 2, 48-59 ms at 4; "
                                  "at half capacity p99 within noise)")
     queue_budget_ms: float = Field(10.0, ge=0, allow_inf_nan=False, description="longest a /rank request may "
-                                   "wait for a slot; one whose predicted wait is longer is refused at once (429, "
-                                   "Retry-After); X-Request-Timeout-Ms may only lower it")
+                                   "be predicted to wait for a slot; one whose predicted wait is longer is refused "
+                                   "at once (429, Retry-After); one let in is refused only after 3 budgets or its "
+                                   "X-Request-Timeout-Ms, which may only lower the budget")
     queue_target_ms: float = Field(5.0, gt=0, allow_inf_nan=False, description="CoDel target: when every request "
                                    "for queue_interval_ms queued longer than this before admission, the budget "
                                    "drops to it until one gets through faster")

@@ -129,7 +129,7 @@ class EarlyRefusal:
         if now - self._last_log < self.summary_interval_s:
             return
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self._counts.items()))
-        starting = self._last_log == -float("inf") or now - self._last_log > 2 * self.summary_interval_s
+        starting = now - self._last_log > 2 * self.summary_interval_s  # the first line ever, or after a quiet spell
         log.warning("%s: refused %d /rank requests at the protocol since the last such line (%s); "
                     "event loop lag %.1f ms",
                     "overloaded, shedding" if starting else "still shedding", sum(self._counts.values()), counts,

@@ -16,7 +16,7 @@ from typing import Protocol
 
 
 class LagObserver(Protocol):
-    def observe_loop_lag(self, lag_s: float, now: float) -> None: ...
+    def observe_loop_lag(self, lag_s: float) -> None: ...
 
 
 class LoopLagProbe:
@@ -47,8 +47,7 @@ class LoopLagProbe:
         self._handle = self._loop.call_later(self.interval_s, self._fire)
 
     def _fire(self) -> None:
-        now = time.perf_counter()
-        lag = max(0.0, now - self._due)
-        self.observer.observe_loop_lag(lag, now)
+        lag = max(0.0, time.perf_counter() - self._due)
+        self.observer.observe_loop_lag(lag)
         self.histogram.observe(lag)
         self._arm()

@@ -84,12 +84,17 @@ class AdmissionQueue:
             self.overloaded = True
 
     @property
+    def slot_free(self) -> bool:
+        """A slot is free and nobody waits for one: a request arriving now takes it at once."""
+        return self.running < self.limit and not self._waiters
+
+    @property
     def waiting(self) -> int:
         return len(self._waiters)
 
     def predicted_wait_s(self) -> float:
         """How long a request arriving now would wait for a slot."""
-        if self.running < self.limit and not self._waiters:
+        if self.slot_free:
             return 0.0
         return (len(self._waiters) + 1) * self.service_s / self.limit
 
@@ -127,7 +132,7 @@ class AdmissionQueue:
         if self.overloaded and sojourn_s > self.budget_s:
             return Refusal("queue_time", f"server busy: {sojourn_s * 1000:.0f} ms queued before admission, "
                                          f"over the {self.budget_s * 1000:.0f} ms budget; retry later")
-        if self.running < self.limit and not self._waiters:
+        if self.slot_free:
             return None
         budget = self.wait_budget_s(deadline_s)
         predicted = self.predicted_wait_s()
@@ -145,7 +150,7 @@ class AdmissionQueue:
         so_far = now - min(now, received_at) if received_at is not None else 0.0
         return self.immediate_refusal(so_far + self.loop_lag_s, deadline_s)
 
-    def observe_loop_lag(self, lag_s: float, now: float) -> None:
+    def observe_loop_lag(self, lag_s: float) -> None:
         """How late the event loop ran a timer: the sojourn a request read now will have before its gate runs.
         Not a CoDel sample: a request's sojourn is also its wait at the gate, which the loop's lag does not see
         (fed to CoDel, the mostly short lags ended its dropping state while the gate's queue stood). CoDel cannot
@@ -155,7 +160,7 @@ class AdmissionQueue:
     async def acquire(self, deadline_s: float | None = None, received_at: float | None = None) -> float:
         """Take a slot, waiting at most the request's budget; returns the seconds it waited since `received_at`
         (`time.perf_counter()` when the server read it; None: now). Raises `Refused` at once when
-        `immediate_refusal` says so, or when the budget runs out in the queue."""
+        `immediate_refusal` says so, or when its wait limit (`wait_limit_s`) runs out in the queue."""
         now = time.perf_counter()
         t0 = min(now, received_at) if received_at is not None else now
         sojourn = now - t0
@@ -163,7 +168,7 @@ class AdmissionQueue:
         refusal = self.immediate_refusal(sojourn, deadline_s)
         if refusal is not None:
             raise Refused(refusal)
-        if self.running < self.limit and not self._waiters:
+        if self.slot_free:
             self.running += 1
             return sojourn
         limit = self.wait_limit_s(deadline_s)
@@ -173,7 +178,7 @@ class AdmissionQueue:
             async with asyncio.timeout(max(0.0, limit - sojourn)):
                 await waiter
         except TimeoutError:
-            if waiter.done() and not waiter.cancelled():  # the slot came as the budget ran out: pass it on
+            if waiter.done() and not waiter.cancelled():  # the slot came as the limit ran out: pass it on
                 self.release_slot()
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)

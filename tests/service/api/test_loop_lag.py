@@ -14,7 +14,7 @@ class Recorder:
         self.lags: list[float] = []
         self.observed: list[float] = []
 
-    def observe_loop_lag(self, lag_s: float, now: float) -> None:
+    def observe_loop_lag(self, lag_s: float) -> None:
         self.lags.append(lag_s)
 
     def observe(self, seconds: float) -> None:

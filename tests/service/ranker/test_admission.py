@@ -128,7 +128,7 @@ def test_early_refusal_takes_the_loop_lag_as_the_sojourn() -> None:
     assert q.early_refusal() is None  # idle: on to the gate
     assert q.early_refusal(deadline_s=0.5) is None
     now = time.perf_counter()
-    q.observe_loop_lag(0.02, now)
+    q.observe_loop_lag(0.02)
     assert not q.overloaded  # the lag is no CoDel sample: the gate's sojourns (waits included) decide
     assert q.early_refusal() is None  # a lagging loop alone is a burst until CoDel calls the queue standing
     assert q.early_refusal(deadline_s=0.01).reason == "deadline"  # but the client gives up before its turn
@@ -137,7 +137,7 @@ def test_early_refusal_takes_the_loop_lag_as_the_sojourn() -> None:
     assert q.overloaded
     refusal = q.early_refusal(received_at=time.perf_counter())
     assert refusal.reason == "queue_time" and "20 ms queued" in refusal.message
-    q.observe_loop_lag(0.001, now + 0.03)  # the loop caught up: on to the gate, whose sojourns end the state
+    q.observe_loop_lag(0.001)  # the loop caught up: on to the gate, whose sojourns end the state
     assert q.early_refusal() is None
     q.running, q.max_inflight = 2, 2
     assert q.early_refusal().reason == "inflight"
