@@ -143,6 +143,20 @@ def test_early_refusal_takes_the_loop_lag_as_the_sojourn() -> None:
     assert q.early_refusal().reason == "inflight"
 
 
+def test_a_stall_is_not_held_against_a_request_that_would_queue_briefly() -> None:
+    q = AdmissionQueue(concurrency=1, queue_budget_s=0.01, max_inflight=10, target_s=0.005, interval_s=0.01)
+    q.running, q.service_s = 1, 0.002  # the slot is busy: a newcomer would wait about 2 ms
+    q.observe_loop_lag(0.011)  # the loop stalled once, past the budget
+    assert q.early_refusal() is None  # not a standing queue: its backlog is served
+    assert q.immediate_refusal(0.011) is None
+    assert q.early_refusal(deadline_s=0.012).reason == "deadline"  # 11 + 2 ms: past the client's 12 ms
+    now = time.perf_counter()
+    q.observe_sojourn(0.02, now)
+    q.observe_sojourn(0.02, now + 0.02)
+    refusal = q.early_refusal()  # standing: the 11 ms it will have queued count, over the 5 ms target
+    assert refusal.reason == "queue_time"
+
+
 
 def test_a_long_sojourn_is_refused_only_in_a_standing_queue_or_past_the_client_deadline() -> None:
     async def main() -> None:
